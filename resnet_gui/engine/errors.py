@@ -1,0 +1,28 @@
+"""Errors a user can cause. Each message is one sentence the CLI prints and the app shows."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: the message is user-facing."""
+
+
+class DatasetError(EngineError):
+    """The dataset folder cannot be used (missing, no classes, a single class, ...)."""
+
+
+class ImageLoadError(EngineError):
+    """One image could not be read; `reason` is short enough for a table cell."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class CheckpointError(EngineError):
+    """A checkpoint cannot be read or does not fit what was asked for."""
+
+
+class PretrainedWeightsMissing(EngineError):
+    """ImageNet weights were asked for but are not on disk (we never download)."""

@@ -1,0 +1,1 @@
+"""The Qt app: thin views over the engine. Only this package imports PySide6 / pyqtgraph."""
