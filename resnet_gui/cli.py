@@ -1,0 +1,399 @@
+"""The `resnet-gui` command line: the same engine as the app, headless.
+
+Progress goes to stderr; with --json stdout holds exactly one JSON object. Errors are one line
+`error: ...` on stderr (traceback only with --debug). Exit 0 = all good, 1 = some inputs failed (still
+reported), 2 = usage or unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from resnet_gui import __version__
+
+SUBCOMMANDS = ("gui", "demo-data", "train", "predict", "eval", "inspect", "export", "bench")
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A usage problem found after parsing; printed as `error: ...`, exit 2."""
+
+
+# -- progress on stderr ---------------------------------------------------------------------------------
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _pct(x: float | None) -> str:
+    return "  n/a" if x is None else f"{100 * x:5.1f}%"
+
+
+class TrainProgress:
+    """Turns engine events into a progress bar (TTY) or one line per epoch (logs)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._bar_open = False
+
+    def _line(self, text: str) -> None:
+        if self._bar_open:
+            self.stream.write("\r\033[K")
+            self._bar_open = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event) -> None:
+        from resnet_gui.engine import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+            self._line(
+                f"training {event.arch} on {event.device_name}: {len(event.classes)} classes, "
+                f"{event.num_train} train / {event.num_val} val images at {event.img_size}px{resumed}"
+            )
+            self._line(f"checkpoints -> {event.out_dir}")
+        elif isinstance(event, ev.StepDone) and self.tty:
+            width = 24
+            filled = int(width * event.step / max(1, event.steps))
+            bar = "#" * filled + "." * (width - filled)
+            self.stream.write(
+                f"\repoch {event.epoch}/{event.epochs} [{bar}] {event.step}/{event.steps} "
+                f"loss {event.loss:.3f}  {event.img_per_s:6.1f} img/s  ETA {_fmt_s(event.eta_s)}\033[K"
+            )
+            self.stream.flush()
+            self._bar_open = True
+        elif isinstance(event, ev.EpochDone):
+            val = "" if event.val_acc is None else f"  val loss {event.val_loss:.3f} acc {_pct(event.val_acc)}"
+            star = "  *best" if event.is_best else ""
+            self._line(
+                f"epoch {event.epoch}/{event.epochs}  train loss {event.train_loss:.3f} acc {_pct(event.train_acc)}"
+                f"{val}  {event.img_per_s:.1f} img/s  {event.epoch_s:.1f}s  ETA {_fmt_s(event.eta_s)}{star}"
+            )
+        elif isinstance(event, ev.ImageSkipped):
+            self._line(f"skipped {event.path}: {event.reason}")
+        elif isinstance(event, ev.RunFinished):
+            r = event.result
+            how = "stopped" if r.stopped else "finished"
+            best = "" if r.best_val_acc is None else f", best val acc {_pct(r.best_val_acc).strip()}"
+            self._line(f"{how} after {r.epochs} epochs in {_fmt_s(r.wall_s)}{best}; best model: {r.checkpoint}")
+
+
+# -- subcommands ----------------------------------------------------------------------------------------
+
+
+def _emit_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_gui(args) -> int:
+    try:
+        from resnet_gui.ui.app import run_app
+    except ImportError as exc:  # the app is optional for headless use
+        raise CliError(f"the desktop app cannot start: {exc}") from exc
+    return run_app(data_dir=args.data_dir, checkpoint=args.checkpoint)
+
+
+def cmd_demo_data(args) -> int:
+    from resnet_gui.engine.demo import make_demo_dataset
+
+    t0 = time.perf_counter()
+    out = make_demo_dataset(args.out_dir, per_class=args.per_class, size=args.size, seed=args.seed,
+                            with_val=args.with_val)
+    print(f"wrote demo dataset to {out} in {time.perf_counter() - t0:.2f}s", file=sys.stderr)
+    if args.json:
+        from resnet_gui.engine.data import scan_dataset
+
+        _emit_json(scan_dataset(out).to_json())
+    return EXIT_OK
+
+
+def _parse_pretrained(value: str) -> str:
+    if value in ("none", "imagenet"):
+        return value
+    if not Path(value).is_file():
+        raise CliError(f"--pretrained: {value} is not 'none', 'imagenet' or an existing weights file")
+    return value
+
+
+def cmd_train(args) -> int:
+    from resnet_gui.engine.train import TrainConfig, train
+
+    if args.resume and not Path(args.resume).is_file():
+        raise CliError(f"--resume: {args.resume} does not exist")
+    config = TrainConfig(
+        data_dir=args.data_dir, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        img_size=args.img_size, val_split=args.val_split, pretrained=_parse_pretrained(args.pretrained),
+        freeze_backbone=args.freeze_backbone, augment=args.augment, balance=args.balance, device=args.device,
+        workers=args.workers, seed=args.seed, out_dir=args.out, resume=args.resume,
+    )
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # first Ctrl+C: stop cleanly after this batch; second: abort
+        if stop.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = train(config, on_event=TrainProgress(), stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        _emit_json(result.to_json())
+    return EXIT_OK
+
+
+def _load_predictor(checkpoint: str, device: str, classes: str | None):
+    from resnet_gui.engine.predict import Predictor
+
+    if not Path(checkpoint).is_file():
+        raise CliError(f"checkpoint {checkpoint} does not exist")
+    return Predictor(checkpoint, device=device, classes_file=classes)
+
+
+def cmd_predict(args) -> int:
+    from resnet_gui.engine.predict import expand_inputs
+
+    predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+    paths = expand_inputs(args.paths)
+    if not paths:
+        raise CliError("no images found in the given paths")
+    results = []
+    for path in paths:
+        pred = predictor.predict_one(path, topk=args.topk)
+        results.append(pred)
+        if not args.json:
+            if pred.error:
+                print(f"{path}: error: {pred.error}")
+            else:
+                tops = ", ".join(f"{c} {100 * p:.1f}%" for c, p in pred.topk)
+                t = pred.timing_ms
+                print(f"{path}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
+                      f"preprocess {t['preprocess']:.1f}, forward {t['forward']:.1f}]")
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "class", "prob", "topk", "load_ms", "preprocess_ms", "forward_ms", "total_ms", "error"])
+            for p in results:
+                t = p.timing_ms
+                w.writerow([p.path, p.label or "", f"{p.confidence:.6f}" if p.topk else "",
+                            ";".join(f"{c}:{v:.4f}" for c, v in p.topk), *(f"{t.get(k, 0):.3f}" if t else ""
+                            for k in ("load", "preprocess", "forward", "total")), p.error or ""])
+    if args.json:
+        _emit_json({"checkpoint": args.checkpoint, "device": str(predictor.device),
+                    "device_name": predictor.device_name, "results": [p.to_json() for p in results]})
+    failed = sum(1 for p in results if p.error)
+    if failed:
+        print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from resnet_gui.engine.evaluate import evaluate_checkpoint
+
+    if not Path(args.checkpoint).is_file():
+        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    result = evaluate_checkpoint(args.checkpoint, args.data_dir, device=args.device, batch_size=args.batch_size,
+                                 workers=args.workers, classes_file=args.classes)
+    if args.json:
+        _emit_json(result.to_json())
+    else:
+        print(result.to_table())
+    return EXIT_PARTIAL if result.skipped else EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from resnet_gui.engine.describe import describe_model
+
+    desc = describe_model(args.model, num_classes=args.num_classes, img_size=args.img_size)
+    if args.json:
+        _emit_json(desc.to_json())
+    else:
+        print(desc.to_table())
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from resnet_gui.engine.export import export_model
+
+    out = export_model(args.checkpoint, fmt=args.format, out=args.out)
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    from resnet_gui.engine.bench import bench_checkpoint
+
+    try:
+        sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
+    except ValueError as exc:
+        raise CliError(f"--batch-sizes: expected numbers like 1,8,32, got {args.batch_sizes!r}") from exc
+    result = bench_checkpoint(args.checkpoint, batch_sizes=sizes, device=args.device)
+    if args.json:
+        _emit_json(result)
+    else:
+        print(f"{result['arch']} on {result['device_name']} at {result['img_size']}px")
+        for row in result["rows"]:
+            print(f"  batch {row['batch_size']:4d}: {row['ms_per_batch']:8.2f} ms/batch  "
+                  f"{row['img_per_s']:9.1f} img/s")
+    return EXIT_OK
+
+
+# -- parser ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from resnet_gui.engine.data import AUGMENT_PRESETS
+    from resnet_gui.engine.models import ARCHS
+
+    p = argparse.ArgumentParser(
+        prog="resnet-gui",
+        description="Train and use ResNet image classifiers. With no command, opens the desktop app.",
+    )
+    p.add_argument("--version", action="version", version=f"resnet-gui {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, func, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return sp
+
+    sp = add("gui", cmd_gui, "open the desktop app (on the built-in demo dataset when no DATA_DIR)")
+    sp.add_argument("data_dir", nargs="?", metavar="DATA_DIR")
+    sp.add_argument("--checkpoint", metavar="CKPT")
+
+    sp = add("demo-data", cmd_demo_data, "write the synthetic demo dataset (shapes) to OUT_DIR")
+    sp.add_argument("out_dir", metavar="OUT_DIR")
+    sp.add_argument("--per-class", type=int, default=40, metavar="N")
+    sp.add_argument("--size", type=int, default=64, metavar="PX")
+    sp.add_argument("--seed", type=int, default=0, metavar="S")
+    sp.add_argument("--with-val", action="store_true", help="write train/ and val/ folders")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("train", cmd_train, "train a classifier on DATA_DIR (one subfolder per class)")
+    sp.add_argument("data_dir", metavar="DATA_DIR")
+    sp.add_argument("--arch", choices=ARCHS, default="resnet18")
+    sp.add_argument("--epochs", type=int, default=10, metavar="N")
+    sp.add_argument("--batch-size", type=int, default=32, metavar="N")
+    sp.add_argument("--lr", type=float, default=None, metavar="LR", help="peak learning rate (default: auto)")
+    sp.add_argument("--img-size", type=int, default=None, metavar="PX", help="default: from the images, 32..224")
+    sp.add_argument("--val-split", type=float, default=0.2, metavar="F")
+    sp.add_argument("--pretrained", default="none", metavar="none|imagenet|PATH")
+    sp.add_argument("--freeze-backbone", action="store_true", help="train only the final layer")
+    sp.add_argument("--augment", choices=AUGMENT_PRESETS, default="light")
+    sp.add_argument("--balance", action="store_true", help="sample classes evenly (imbalanced data)")
+    sp.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
+    sp.add_argument("--workers", type=int, default=None, metavar="N", help="data loading processes (default: auto)")
+    sp.add_argument("--seed", type=int, default=0, metavar="S")
+    sp.add_argument("--out", default="checkpoints", metavar="DIR", help="runs are written to DIR/<run>/")
+    sp.add_argument("--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("predict", cmd_predict, "classify images (files or folders) with a checkpoint")
+    sp.add_argument("checkpoint", metavar="CHECKPOINT")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--topk", type=int, default=5, metavar="K")
+    sp.add_argument("--classes", default=None, metavar="FILE", help="class names for a plain state_dict file")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--csv", default=None, metavar="FILE")
+
+    sp = add("eval", cmd_eval, "accuracy, confusion matrix and per-class figures on DATA_DIR")
+    sp.add_argument("checkpoint", metavar="CHECKPOINT")
+    sp.add_argument("data_dir", metavar="DATA_DIR")
+    sp.add_argument("--classes", default=None, metavar="FILE")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--batch-size", type=int, default=64, metavar="N")
+    sp.add_argument("--workers", type=int, default=None, metavar="N")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("inspect", cmd_inspect, "layers, output shapes, parameters and MACs of an architecture or checkpoint")
+    sp.add_argument("model", metavar="ARCH|CHECKPOINT")
+    sp.add_argument("--num-classes", type=int, default=None, metavar="N")
+    sp.add_argument("--img-size", type=int, default=224, metavar="PX")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("export", cmd_export, "export a checkpoint to ONNX or TorchScript")
+    sp.add_argument("checkpoint", metavar="CHECKPOINT")
+    sp.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    sp.add_argument("--out", default=None, metavar="FILE")
+
+    sp = add("bench", cmd_bench, "inference throughput of a checkpoint at several batch sizes")
+    sp.add_argument("checkpoint", metavar="CHECKPOINT")
+    sp.add_argument("--batch-sizes", default="1,8,32")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--json", action="store_true")
+    return p
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """`resnet-gui` and `resnet-gui DATA_DIR` open the app."""
+    if not argv:
+        return ["gui"]
+    first = next((a for a in argv if a != "--debug"), None)
+    if first is None:
+        return argv + ["gui"]
+    if first.startswith("-") or first in SUBCOMMANDS:
+        return argv
+    i = argv.index(first)
+    return argv[:i] + ["gui"] + argv[i:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from resnet_gui.engine.errors import EngineError
+
+    try:
+        return args.func(args)
+    except (CliError, EngineError) as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `resnet-gui predict ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # a bug or an environment problem: still one line unless --debug
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Inference throughput of a checkpoint at several batch sizes (forward pass only, after warm-up)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from resnet_gui.engine.checkpoint import load_model
+from resnet_gui.engine.device import device_name, resolve_device
+from resnet_gui.engine.errors import EngineError
+
+
+def time_forward(model: torch.nn.Module, x: torch.Tensor, repeats: int = 10, warmup: int = 2) -> float:
+    """Median milliseconds per forward pass; CUDA timed with events, others with a synchronised clock."""
+    cuda = x.device.type == "cuda"
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        if cuda:
+            torch.cuda.synchronize(x.device)
+        for _ in range(repeats):
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                model(x)
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                t0 = time.perf_counter()
+                model(x)
+                times.append((time.perf_counter() - t0) * 1000.0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def bench_checkpoint(checkpoint: str | Path, batch_sizes: list[int] = (1, 8, 32), device: str = "auto",
+                     repeats: int = 10) -> dict:
+    """{arch, img_size, device, device_name, rows: [{batch_size, ms_per_batch, ms_per_image, img_per_s}]}."""
+    if not batch_sizes or any(b < 1 for b in batch_sizes):
+        raise EngineError("batch sizes must be positive numbers, e.g. 1,8,32")
+    dev = resolve_device(device)
+    model, meta = load_model(checkpoint, device=dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    rows = []
+    for bs in batch_sizes:
+        x = torch.randn(bs, 3, meta.img_size, meta.img_size, device=dev)
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        ms = time_forward(model, x, repeats=repeats)
+        rows.append({"batch_size": bs, "ms_per_batch": ms, "ms_per_image": ms / bs, "img_per_s": 1000.0 * bs / ms})
+    return {"checkpoint": str(checkpoint), "arch": meta.arch, "img_size": meta.img_size, "device": str(dev),
+            "device_name": device_name(dev), "rows": rows}

@@ -1,0 +1,433 @@
+"""Model files: one .safetensors with JSON metadata in its header; loading never runs code.
+
+Seed-style files from plain torchvision scripts (.pt/.pth/.pkl holding a state_dict) load too, through
+`torch.load(weights_only=True)` only. Every write is atomic (temp file, fsync, os.replace).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import pickle
+import struct
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+import resnet_gui
+from resnet_gui.engine.errors import CheckpointError, EngineError
+from resnet_gui.engine.models import build_model, check_arch, clean_state_dict, infer_arch, num_classes_of
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CheckpointMeta",
+    "atomic_write_bytes",
+    "current_versions",
+    "load_checkpoint",
+    "load_model",
+    "load_training_state",
+    "read_classes_file",
+    "read_state_dict",
+    "save_checkpoint",
+    "save_training_state",
+    "training_state_path",
+]
+
+FORMAT = "resnet-gui"
+FORMAT_VERSION = 1
+METADATA_KEY = "resnet_gui"
+CLASS_INDEX_FILE = "class_indices.json"
+_MEAN = [0.485, 0.456, 0.406]
+_STD = [0.229, 0.224, 0.225]
+
+
+def current_versions() -> dict[str, str]:
+    """Versions recorded in every checkpoint we write."""
+    return {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "resnet_gui": resnet_gui.__version__,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class CheckpointMeta:
+    """Everything needed to use the weights: architecture, class names, preprocessing, provenance."""
+
+    arch: str
+    classes: list[str]
+    img_size: int
+    mean: list[float] = field(default_factory=lambda: list(_MEAN))
+    std: list[float] = field(default_factory=lambda: list(_STD))
+    metrics: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    versions: dict = field(default_factory=current_versions)
+    created: str = field(default_factory=_now)
+    source: str = "resnet-gui"  # or "state_dict" for seed-style files
+    warnings: list[str] = field(default_factory=list)  # e.g. class names were made up
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of all fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> CheckpointMeta:
+        """Build from a dict, ignoring unknown keys (files from newer versions may carry more)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("arch", "classes", "img_size") if n not in data]
+        if missing:
+            raise CheckpointError(f"checkpoint metadata lacks {', '.join(missing)}")
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["classes"] = [str(c) for c in kwargs["classes"]]
+        kwargs["img_size"] = int(kwargs["img_size"])
+        return cls(**kwargs)
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            pass
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)  # Path, enum, ...
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` so that `path` is either the old file or the complete new one, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); silently skipped where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    path: str | Path, model_or_state_dict: nn.Module | Mapping[str, Tensor], meta: CheckpointMeta
+) -> Path:
+    """Write weights + metadata as one .safetensors file, atomically; returns the path."""
+    path = Path(path)
+    state = (
+        model_or_state_dict.state_dict()
+        if isinstance(model_or_state_dict, nn.Module)
+        else model_or_state_dict
+    )
+    sd = clean_state_dict(state)
+    arch = infer_arch(sd)
+    if arch != check_arch(meta.arch):
+        raise CheckpointError(f"refusing to save {arch} weights labelled as {meta.arch}")
+    if num_classes_of(sd) != len(meta.classes):
+        raise CheckpointError(
+            f"refusing to save a {num_classes_of(sd)}-class model with {len(meta.classes)} class names"
+        )
+    # Contiguous private copies on the CPU: safetensors refuses shared or strided storage.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}
+    header = {"format": FORMAT, "version": FORMAT_VERSION, **meta.to_dict()}
+    metadata = {METADATA_KEY: json.dumps(header, default=_json_default)}
+    from safetensors.torch import save as st_save
+
+    data = st_save(tensors, metadata=metadata)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
+    log.info("saved %s (%s, %d classes, %.1f MB)", path, arch, len(meta.classes), len(data) / 1e6)
+    return path
+
+
+def training_state_path(checkpoint_path: str | Path) -> Path:
+    """Where the resume state of a model file lives: "<stem>.state.pt" beside it."""
+    p = Path(checkpoint_path)
+    return p.with_name(f"{p.stem}.state.pt")
+
+
+def save_training_state(path: str | Path, state: dict) -> None:
+    """Atomically torch.save optimizer/scheduler/epoch/RNG state for --resume.
+
+    Keep to tensors and plain Python values (no numpy arrays, no custom objects): it is read back with
+    weights_only=True.
+    """
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:
+        raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
+
+
+def load_training_state(path: str | Path) -> dict:
+    """Read a training state saved by save_training_state (weights_only: never runs code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"training state {path} does not exist")
+    state = _torch_load(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path.name} is not a training state (expected a dict)")
+    return state
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def _kind(path: Path) -> str:
+    """'safetensors', 'torch' or 'unknown', from the first bytes rather than the file name."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch zip / legacy pickle
+        return "torch"
+    if len(head) == 9 and head[8:9] == b"{":
+        (size,) = struct.unpack("<Q", head[:8])
+        if size < 100_000_000:
+            return "safetensors"
+    return "unknown"
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+            raise CheckpointError(
+                f"{path.name} contains pickled code or Python objects besides tensors and was refused "
+                "(only plain weights are loaded, never code)"
+            ) from exc
+        raise CheckpointError(f"{path.name} is not a valid checkpoint: {_first_line(exc)}") from exc
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as exc:
+        raise CheckpointError(f"{path.name} is not a valid checkpoint: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path.name} is not a valid checkpoint: {_first_line(exc)}") from exc
+    return tensors, metadata
+
+
+def _unwrap(obj: object, name: str) -> Mapping:
+    if isinstance(obj, Mapping):
+        for key in ("model_state_dict", "state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and any(isinstance(v, Tensor) for v in inner.values()):
+                return inner
+        if obj and any(isinstance(v, Tensor) for v in obj.values()):
+            return obj
+    raise CheckpointError(
+        f"{name} holds no model weights (expected a state_dict or {{'model_state_dict': ...}})"
+    )
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
+    """Weights of any supported file, plus our parsed header metadata (None for foreign files)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a file")
+    kind = _kind(path)
+    if kind == "unknown" and path.suffix.lower() == ".safetensors":
+        raise CheckpointError(f"{path.name} is not a valid checkpoint: the safetensors header is damaged")
+    if kind == "safetensors":
+        tensors, metadata = _read_safetensors(path)
+        header = None
+        if METADATA_KEY in metadata:
+            try:
+                header = json.loads(metadata[METADATA_KEY])
+            except json.JSONDecodeError as exc:
+                raise CheckpointError(f"{path.name} is not a valid checkpoint: metadata is not JSON") from exc
+        return clean_state_dict(tensors), header
+    return clean_state_dict(_unwrap(_torch_load(path), path.name)), None
+
+
+def read_classes_file(path: str | Path) -> list[str]:
+    """Class names from JSON ({"0": "ants", ...}, {"ants": 0, ...} or a list) or text (one per line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the classes file {path}: {exc.strerror or exc}") from exc
+    stripped = text.strip()
+    if path.suffix.lower() == ".json" or stripped[:1] in ("{", "["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"classes file {path.name} is not valid JSON: {exc.msg}") from exc
+        return _classes_from_json(data, path.name)
+    classes = [line.strip() for line in text.splitlines() if line.strip()]
+    if not classes:
+        raise CheckpointError(f"classes file {path.name} is empty")
+    return classes
+
+
+def _classes_from_json(data: object, name: str) -> list[str]:
+    if isinstance(data, list) and data:
+        return [str(c) for c in data]
+    if isinstance(data, dict) and data:
+        if all(str(k).strip().lstrip("-").isdigit() for k in data):
+            pairs = {int(k): str(v) for k, v in data.items()}  # {"0": "ants"}
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
+            pairs = {int(v): str(k) for k, v in data.items()}  # ImageFolder.class_to_idx
+        else:
+            raise CheckpointError(f"classes file {name} maps neither index -> name nor name -> index")
+        if sorted(pairs) != list(range(len(pairs))) or len(pairs) != len(data):
+            raise CheckpointError(f"classes file {name} does not number its classes 0..{len(data) - 1}")
+        return [pairs[i] for i in range(len(pairs))]
+    raise CheckpointError(f"classes file {name} holds no class names")
+
+
+def _check_expected(
+    name: str, meta: CheckpointMeta, expected_arch: str | None, expected_num_classes: int | None
+) -> None:
+    if expected_arch is not None and check_arch(expected_arch) != meta.arch:
+        raise CheckpointError(
+            f"checkpoint {name} is {meta.arch} but {check_arch(expected_arch)} was asked for"
+        )
+    if expected_num_classes is not None and int(expected_num_classes) != len(meta.classes):
+        raise CheckpointError(
+            f"checkpoint {name} has {len(meta.classes)} classes, not {expected_num_classes}"
+        )
+
+
+def load_checkpoint(
+    path: str | Path,
+    classes_file: str | Path | None = None,
+    expected_arch: str | None = None,
+    expected_num_classes: int | None = None,
+) -> tuple[dict[str, Tensor], CheckpointMeta]:
+    """Read weights and metadata from our .safetensors or a seed-style .pt/.pth/.pkl state_dict.
+
+    Class names come from `classes_file` if given, else the file's metadata, else a class_indices.json
+    beside the checkpoint, else "class_0", "class_1", ... (noted in meta.warnings).
+    """
+    path = Path(path)
+    sd, header = read_state_dict(path)
+    arch = infer_arch(sd)
+    rows = num_classes_of(sd)
+    if header is not None:
+        if header.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{path.name} is not a resnet-gui checkpoint (format {header.get('format')!r})"
+            )
+        version = int(header.get("version", 0))
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path.name} was written by a newer resnet-gui (format {version}); this one reads up to {FORMAT_VERSION}"
+            )
+        meta = CheckpointMeta.from_dict(header)
+        if meta.arch != arch:
+            raise CheckpointError(
+                f"{path.name} is damaged: its metadata says {meta.arch} but the weights are {arch}"
+            )
+    else:
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        meta = CheckpointMeta(
+            arch=arch, classes=[], img_size=224, versions={}, created=mtime, source="state_dict"
+        )
+        beside = path.parent / CLASS_INDEX_FILE
+        if classes_file is None and beside.is_file():
+            classes_file = beside
+        if classes_file is None:
+            meta.classes = [f"class_{i}" for i in range(rows)]
+            meta.warnings.append(
+                f"no class names found: put {CLASS_INDEX_FILE} beside the checkpoint or pass --classes FILE"
+            )
+            log.warning("%s: %s", path.name, meta.warnings[-1])
+    if classes_file is not None:
+        meta.classes = read_classes_file(classes_file)
+        source = Path(classes_file).name
+        if len(meta.classes) != rows:
+            raise CheckpointError(
+                f"{source} lists {len(meta.classes)} classes but the checkpoint {path.name} has {rows} outputs"
+            )
+    elif len(meta.classes) != rows:
+        raise CheckpointError(f"{path.name} is damaged: {len(meta.classes)} class names for {rows} outputs")
+    _check_expected(path.name, meta, expected_arch, expected_num_classes)
+    return sd, meta
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", classes_file: str | Path | None = None
+) -> tuple[nn.Module, CheckpointMeta]:
+    """Rebuild the model of a checkpoint, on `device`, in eval mode."""
+    from resnet_gui.engine.device import resolve_device
+
+    sd, meta = load_checkpoint(path, classes_file=classes_file)
+    target = resolve_device(device)
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+    with torch.device("meta"):  # skip random init: every tensor comes from the file
+        model = build_model(meta.arch, len(meta.classes))
+    try:
+        model.load_state_dict(sd, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{Path(path).name} does not fit {meta.arch}: {_first_line(exc)}") from exc
+    leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if leftover:
+        raise CheckpointError(f"{Path(path).name} lacks weights for {leftover[0]}")
+    try:
+        model.to(target)
+    except (RuntimeError, EngineError) as exc:
+        raise CheckpointError(f"cannot move the model to {target}: {_first_line(exc)}") from exc
+    return model.eval(), meta

@@ -1,0 +1,200 @@
+"""A small synthetic dataset, so the app has something to train on before the user brings photos.
+
+Four shapes drawn with Pillow on varied backgrounds. Every image has its own numpy Generator seeded
+from (seed, split, class, index), so the same arguments always give byte-identical PNG files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .errors import EngineError
+
+log = logging.getLogger(__name__)
+
+DEMO_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star")
+DEMO_VERSION = 1
+_DEFAULT_DIR_NAME = f"demo-data-v{DEMO_VERSION}"
+_DEFAULT_PER_CLASS = 60
+_DEFAULT_SIZE = 64
+_COMPLETE_MARKER = ".complete"  # hidden, so scan_dataset ignores it
+_SUPERSAMPLE = 2  # draw at 2x and downsample: smooth edges at little cost
+_SPLIT_IDS = {"all": 0, "train": 1, "val": 2}
+
+
+def make_demo_dataset(
+    out: str | os.PathLike,
+    per_class: int = 40,
+    size: int = 64,
+    seed: int = 0,
+    with_val: bool = False,
+) -> Path:
+    """Write the demo dataset to `out` and return its path.
+
+    Layout: out/<class>/<class>_0000.png, or with `with_val` out/train/<class>/... plus out/val/<class>/...
+    (max(2, per_class // 4) images per class in val). Same arguments -> byte-identical files.
+    """
+    if per_class < 1:
+        raise EngineError(f"per_class must be at least 1, not {per_class}")
+    if not 16 <= size <= 1024:
+        raise EngineError(f"size must be between 16 and 1024 pixels, not {size}")
+    root = Path(out).expanduser()
+    splits = {"train": per_class, "val": max(2, per_class // 4)} if with_val else {"all": per_class}
+    for split, count in splits.items():
+        base = root if split == "all" else root / split
+        for class_id, name in enumerate(DEMO_CLASSES):
+            folder = base / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                rng = np.random.default_rng([seed, _SPLIT_IDS[split], class_id, i])
+                image = draw_shape(name, size, rng)
+                image.save(folder / f"{name}_{i:04d}.png", format="PNG")
+    _write_readme(root, splits, size, seed)
+    log.info("demo dataset written to %s (%s)", root, ", ".join(f"{k}: {v}/class" for k, v in splits.items()))
+    return root
+
+
+def default_demo_dir() -> Path:
+    """The app's built-in demo dataset in the user cache dir, generated on first use."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    target = Path(cache) / "resnet-gui" / _DEFAULT_DIR_NAME
+    if (target / _COMPLETE_MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # left half-written by something else: move it out of the way first
+        stale = Path(tempfile.mkdtemp(prefix=f".{_DEFAULT_DIR_NAME}.stale-", dir=target.parent))
+        os.replace(target, stale / "old")
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{_DEFAULT_DIR_NAME}.tmp-", dir=target.parent))
+    try:
+        make_demo_dataset(tmp, per_class=_DEFAULT_PER_CLASS, size=_DEFAULT_SIZE, seed=0)
+        (tmp / _COMPLETE_MARKER).write_text(f"{DEMO_VERSION}\n", encoding="utf-8")
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / _COMPLETE_MARKER).is_file():  # not a concurrent winner: a real failure
+                raise
+            log.debug("another process created %s first", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# --- drawing -------------------------------------------------------------------------------------------
+
+
+def draw_shape(name: str, size: int, rng: np.random.Generator) -> Image.Image:
+    """One RGB demo image of shape `name`, every random choice taken from `rng`."""
+    big = size * _SUPERSAMPLE
+    background = _background(big, rng)
+    fill = _contrasting_colour(background.reshape(-1, 3).mean(axis=0), rng)
+    image = Image.fromarray(background, "RGB")
+    draw = ImageDraw.Draw(image)
+
+    radius = big * rng.uniform(0.24, 0.38)
+    margin = radius * 1.05
+    cx = rng.uniform(margin, big - margin)
+    cy = rng.uniform(margin, big - margin)
+    angle = rng.uniform(0, 2 * math.pi)
+    outline = tuple(int(c) for c in np.clip(np.array(fill) * rng.uniform(0.4, 0.8), 0, 255))
+    width = int(rng.integers(0, 3)) * _SUPERSAMPLE
+
+    if name == "circle":
+        ry = radius * rng.uniform(0.85, 1.0)  # slightly oval at most, never a line
+        draw.ellipse([cx - radius, cy - ry, cx + radius, cy + ry], fill=fill, outline=outline, width=width)
+    else:
+        points = _polygon(name, cx, cy, radius, angle, rng)
+        draw.polygon(points, fill=fill, outline=outline if width else None, width=max(width, 1))
+
+    for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.35 else 0):
+        x0, y0, x1, y1 = rng.uniform(0, big, size=4)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        draw.line([x0, y0, x1, y1], fill=colour, width=int(rng.integers(1, 3)) * _SUPERSAMPLE)
+
+    image = image.resize((size, size), Image.Resampling.BOX)
+    sigma = rng.uniform(0.0, 6.0)
+    pixels = np.asarray(image, dtype=np.float32) + rng.normal(0.0, sigma, size=(size, size, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+def _polygon(
+    name: str, cx: float, cy: float, radius: float, angle: float, rng: np.random.Generator
+) -> list[tuple[float, float]]:
+    if name == "square":
+        n, radii = 4, np.full(4, radius)
+    elif name == "triangle":
+        n, radii = 3, np.full(3, radius * 1.1)
+    elif name == "star":
+        inner = radius * rng.uniform(0.38, 0.5)
+        n, radii = 10, np.where(np.arange(10) % 2 == 0, radius * 1.1, inner)
+    else:
+        raise ValueError(f"unknown demo shape {name!r}")
+    theta = angle + 2 * math.pi * np.arange(n) / n
+    xs = cx + radii * np.cos(theta)
+    ys = cy + radii * np.sin(theta)
+    return [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+
+
+def _background(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Flat, linear gradient or smooth noise texture, as uint8 HxWx3."""
+    kind = rng.integers(0, 3)
+    c0 = rng.uniform(0, 255, size=3)
+    if kind == 0:
+        return np.broadcast_to(c0.astype(np.uint8), (size, size, 3)).copy()
+    if kind == 1:
+        c1 = np.clip(c0 + rng.uniform(-90, 90, size=3), 0, 255)
+        direction = rng.uniform(0, 2 * math.pi)
+        coords = np.linspace(-0.5, 0.5, size, dtype=np.float32)
+        t = np.cos(direction) * coords[None, :] + np.sin(direction) * coords[:, None] + 0.5
+        t = np.clip(t, 0, 1)[..., None]
+        return (c0 * (1 - t) + c1 * t).astype(np.uint8)
+    cells = int(rng.integers(3, 9))
+    coarse = rng.uniform(-35, 35, size=(cells, cells, 3)) + c0
+    texture = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8), "RGB")
+    return np.asarray(texture.resize((size, size), Image.Resampling.BILINEAR)).copy()
+
+
+def _contrasting_colour(mean: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random fill colour far enough from the background's mean colour to stay visible."""
+    target = _luma(mean)
+    colour = rng.integers(0, 256, size=3)
+    for _ in range(8):
+        if abs(_luma(colour) - target) > 70:
+            break
+        colour = rng.integers(0, 256, size=3)
+    else:
+        colour = np.full(3, 25 if target > 127 else 230)
+    return int(colour[0]), int(colour[1]), int(colour[2])
+
+
+def _luma(rgb: np.ndarray) -> float:
+    return float(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+
+
+def _write_readme(root: Path, splits: dict[str, int], size: int, seed: int) -> None:
+    layout = (
+        "\n".join(f"  {split}/<class>/<class>_NNNN.png   {n} per class" for split, n in splits.items())
+        if "all" not in splits
+        else f"  <class>/<class>_NNNN.png   {splits['all']} per class"
+    )
+    text = f"""resnet-gui demo dataset (version {DEMO_VERSION})
+
+Synthetic {size}x{size} PNG images of {len(DEMO_CLASSES)} shapes: {", ".join(DEMO_CLASSES)}.
+Each image varies the shape's position, size, rotation, fill and outline colour, the background
+(flat colour, gradient or smooth noise texture), adds occasional distractor lines and pixel noise.
+Generated with seed {seed}: the same seed always gives byte-identical files.
+
+Layout:
+{layout}
+
+Recreate with:  resnet-gui demo-data OUT_DIR --per-class N --size {size} --seed {seed}
+"""
+    (root / "README.txt").write_text(text, encoding="utf-8")

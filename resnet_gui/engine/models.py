@@ -1,0 +1,294 @@
+"""ResNet construction, pretrained weights (never downloaded), and recognising an architecture from weights."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from resnet_gui.engine.errors import CheckpointError, EngineError, PretrainedWeightsMissing
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ARCHS",
+    "arch_summary",
+    "backbone_and_head_params",
+    "build_model",
+    "check_arch",
+    "clean_state_dict",
+    "imagenet_weights_available",
+    "imagenet_weights_file",
+    "infer_arch",
+    "num_classes_of",
+    "set_train_mode",
+]
+
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+# (bottleneck?, blocks per stage) -> arch, as in the ResNet paper's table 1.
+_LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {
+    (False, (2, 2, 2, 2)): "resnet18",
+    (False, (3, 4, 6, 3)): "resnet34",
+    (True, (3, 4, 6, 3)): "resnet50",
+    (True, (3, 4, 23, 3)): "resnet101",
+    (True, (3, 8, 36, 3)): "resnet152",
+}
+_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP and torch.compile wrappers
+_BLOCK_KEY = re.compile(r"^layer([1-4])\.(\d+)\.")
+
+
+def check_arch(arch: str) -> str:
+    """Return the normalised arch name or raise EngineError listing the choices."""
+    name = str(arch).strip().lower()
+    if name not in ARCHS:
+        raise EngineError(f"unknown architecture '{arch}': choose one of {', '.join(ARCHS)}")
+    return name
+
+
+def _construct(arch: str, num_classes: int, zero_init_residual: bool = False) -> nn.Module:
+    """A fresh torchvision ResNet with a `num_classes`-way fc (honours the default torch.device context)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise EngineError(f"the number of classes must be a positive whole number, not {num_classes!r}")
+    factory = getattr(torchvision.models, check_arch(arch))
+    return factory(weights=None, num_classes=num_classes, zero_init_residual=zero_init_residual)
+
+
+def clean_state_dict(state_dict: Mapping[str, object]) -> dict[str, Tensor]:
+    """Tensors only, with DataParallel ("module.") and torch.compile ("_orig_mod.") prefixes removed."""
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if not isinstance(value, Tensor):
+            continue
+        name = str(key)
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _PREFIXES:
+                if name.startswith(prefix):
+                    name = name[len(prefix) :]
+                    changed = True
+        out[name] = value
+    return out
+
+
+def infer_arch(state_dict: Mapping[str, Tensor]) -> str:
+    """Recognise resnet18..152 from the weight names and shapes; CheckpointError for anything else."""
+    sd = clean_state_dict(state_dict)
+    if not all(k in sd for k in ("conv1.weight", "fc.weight", "layer1.0.conv1.weight")):
+        sample = ", ".join(list(sd)[:3]) or "no tensors"
+        raise CheckpointError(
+            f"these weights are not a torchvision ResNet (no conv1/layer1/fc weights; found {sample})"
+        )
+    blocks: dict[int, set[int]] = {1: set(), 2: set(), 3: set(), 4: set()}
+    for key in sd:
+        match = _BLOCK_KEY.match(key)
+        if match:
+            blocks[int(match.group(1))].add(int(match.group(2)))
+    counts = tuple(len(blocks[i]) for i in (1, 2, 3, 4))
+    bottleneck = "layer1.0.conv3.weight" in sd
+    arch = _LAYOUTS.get((bottleneck, counts))
+    kind = "bottleneck" if bottleneck else "basic"
+    if arch is None:
+        raise CheckpointError(
+            f"these weights are a ResNet with {list(counts)} {kind} blocks per stage, "
+            f"which is none of {', '.join(ARCHS)}"
+        )
+    conv1 = sd["layer1.0.conv1.weight"]
+    conv2 = sd["layer1.0.conv2.weight"]
+    if conv1.shape[0] != 64 or conv2.shape[0] != conv2.shape[1]:
+        raise CheckpointError(
+            f"these weights have the layout of {arch} but different widths or grouped convolutions "
+            "(a wide ResNet or ResNeXt?), which are not supported"
+        )
+    return arch
+
+
+def num_classes_of(state_dict: Mapping[str, Tensor]) -> int:
+    """Number of output classes: the rows of fc.weight."""
+    sd = clean_state_dict(state_dict)
+    if "fc.weight" not in sd:
+        raise CheckpointError("these weights have no classifier layer (fc.weight)")
+    return int(sd["fc.weight"].shape[0])
+
+
+def _weights_enum(arch: str, version: str):
+    enum = torchvision.models.get_model_weights(check_arch(arch))
+    return getattr(enum, version, None)
+
+
+def _file_of(weights) -> Path:
+    filename = weights.url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _imagenet_candidates(arch: str) -> list:
+    """Weights enums in order of preference: V2 (better) where torchvision has it, then V1."""
+    out = []
+    for version in ("IMAGENET1K_V2", "IMAGENET1K_V1"):
+        weights = _weights_enum(arch, version)
+        if weights is not None:
+            out.append(weights)
+    return out
+
+
+def imagenet_weights_file(arch: str) -> Path:
+    """Where torchvision's ImageNet weights for `arch` live in the torch hub cache.
+
+    For resnet50/101/152 the IMAGENET1K_V2 file is used when present, else IMAGENET1K_V1 (the path
+    returned when neither is there).
+    """
+    candidates = _imagenet_candidates(arch)
+    for weights in candidates:
+        path = _file_of(weights)
+        if path.is_file():
+            return path
+    return _file_of(candidates[-1])
+
+
+def imagenet_weights_available(arch: str) -> bool:
+    """True when a torchvision ImageNet weights file for `arch` is already on disk."""
+    return imagenet_weights_file(arch).is_file()
+
+
+def _missing_imagenet_message(arch: str) -> str:
+    candidates = _imagenet_candidates(arch)
+    primary = candidates[-1]
+    path = _file_of(primary)
+    message = (
+        f"ImageNet weights for {arch} are not on this machine (nothing is downloaded): put {path.name} "
+        f"into {path.parent} (get it from {primary.url} on a machine with internet"
+    )
+    if len(candidates) > 1:
+        newer = candidates[0]
+        message += f", or the better {newer.url.rsplit('/', 1)[-1]} from {newer.url}"
+    return message + "), or pass --pretrained PATH to a weights file"
+
+
+def _read_weights(path: Path) -> dict[str, Tensor]:
+    from resnet_gui.engine.checkpoint import read_state_dict  # late: checkpoint imports this module
+
+    state_dict, _ = read_state_dict(path)
+    return state_dict
+
+
+def _load_pretrained(model: nn.Module, arch: str, state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Copy every matching weight into `model`; the fc head stays freshly initialised if shapes differ."""
+    sd = clean_state_dict(state_dict)
+    found = infer_arch(sd)
+    if found != arch:
+        raise CheckpointError(f"{source} holds {found} weights but {arch} was asked for")
+    own = model.state_dict()
+    usable: dict[str, Tensor] = {}
+    skipped: list[str] = []
+    for key, value in sd.items():
+        if key in own and own[key].shape == value.shape:
+            usable[key] = value
+        else:
+            skipped.append(key)
+    bad = [k for k in skipped if not k.startswith("fc.")]
+    if bad:
+        raise CheckpointError(f"{source} does not fit {arch}: {len(bad)} weights differ, e.g. {bad[0]}")
+    missing = [
+        k for k in own if k not in usable and not k.startswith("fc.") and "num_batches_tracked" not in k
+    ]
+    if missing:
+        raise CheckpointError(f"{source} lacks {len(missing)} {arch} weights, e.g. {missing[0]}")
+    model.load_state_dict(usable, strict=False)
+    head = "kept" if "fc.weight" in usable else "re-initialised for the new classes"
+    log.info("loaded %d pretrained tensors from %s (classifier %s)", len(usable), source, head)
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    pretrained: str | Path | None = None,
+    freeze_backbone: bool = False,
+    zero_init_residual: bool = False,
+) -> nn.Module:
+    """A torchvision ResNet with a `num_classes`-way head, optionally starting from pretrained weights.
+
+    `pretrained`: None/"none", "imagenet" (the torch hub cache; never downloads) or the path of a
+    weights file (torchvision .pth state_dict or our .safetensors). The fc head is re-initialised when
+    the class counts differ. `freeze_backbone` leaves only fc trainable; train it with
+    `set_train_mode(model, True)` so the frozen BatchNorm statistics stay fixed.
+    """
+    arch = check_arch(arch)
+    model = _construct(arch, num_classes, zero_init_residual)
+    choice = "none" if pretrained is None else str(pretrained).strip()
+    if choice.lower() in ("", "none"):
+        pass
+    elif choice.lower() == "imagenet":
+        path = imagenet_weights_file(arch)
+        if not path.is_file():
+            raise PretrainedWeightsMissing(_missing_imagenet_message(arch))
+        try:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # corrupt download, pickled code
+            raise CheckpointError(f"{path} is not a usable weights file: {exc}") from exc
+        _load_pretrained(model, arch, state_dict, path.name)
+    else:
+        path = Path(choice).expanduser()
+        if not path.is_file():
+            raise PretrainedWeightsMissing(
+                f"pretrained weights '{choice}' not found: give none, imagenet or the path of a weights file"
+            )
+        _load_pretrained(model, arch, _read_weights(path), path.name)
+    if freeze_backbone:
+        for name, param in model.named_parameters():
+            param.requires_grad = name.startswith("fc.")
+    return model
+
+
+def set_train_mode(model: nn.Module, freeze_backbone: bool) -> nn.Module:
+    """model.train(), but with a frozen backbone its BatchNorm layers stay in eval (running stats fixed)."""
+    model.train()
+    if freeze_backbone:
+        for name, module in model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not name.startswith("fc"):
+                module.eval()
+    return model
+
+
+def backbone_and_head_params(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Trainable parameters split into (backbone, fc head), e.g. for a lower backbone learning rate.
+
+    Frozen parameters are left out, so the backbone list is empty when the backbone is frozen.
+    """
+    backbone: list[nn.Parameter] = []
+    head: list[nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (head if name.startswith("fc.") else backbone).append(param)
+    return backbone, head
+
+
+@functools.lru_cache(maxsize=64)
+def _summary(arch: str, img_size: int, num_classes: int) -> tuple[int, int]:
+    with torch.device("meta"):
+        model = _construct(arch, num_classes).eval()
+        x = torch.empty(1, 3, img_size, img_size)
+    params = sum(p.numel() for p in model.parameters())
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    return params, counter.get_total_flops() // 2
+
+
+def arch_summary(arch: str, img_size: int = 224, num_classes: int = 1000) -> dict:
+    """{"params", "macs", "gflops"} for one image, measured on the meta device (no memory, cached).
+
+    "gflops" follows torchvision's and the ResNet paper's convention: billions of multiply-adds
+    (resnet18 at 224: 1.81, resnet50: 4.09).
+    """
+    if int(img_size) < 1:
+        raise EngineError(f"the image size must be a positive number of pixels, not {img_size}")
+    params, macs = _summary(check_arch(arch), int(img_size), int(num_classes))
+    return {"params": params, "macs": macs, "gflops": round(macs / 1e9, 3)}

@@ -1,0 +1,164 @@
+"""Inference: `Predictor(checkpoint).predict(paths)` with the checkpoint's own eval preprocessing.
+
+Timing per image is split into load (read + decode), preprocess (resize/crop/normalise + copy to the
+device) and forward. On CUDA the forward pass is timed with CUDA events after a warm-up, since timing an
+asynchronous kernel launch with a wall clock measures nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from resnet_gui.engine.checkpoint import CheckpointMeta, load_model
+from resnet_gui.engine.data import build_eval_transform
+from resnet_gui.engine.device import device_name, resolve_device
+from resnet_gui.engine.errors import EngineError, ImageLoadError
+from resnet_gui.engine.images import is_image_file, load_image
+
+log = logging.getLogger(__name__)
+
+ImageSource = str | Path | Image.Image
+
+
+@dataclass
+class Prediction:
+    """Top-k classes with probabilities for one input, or the reason it failed."""
+
+    path: str
+    topk: list[tuple[str, float]] = field(default_factory=list)
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        return self.topk[0][0] if self.topk else None
+
+    @property
+    def confidence(self) -> float | None:
+        return self.topk[0][1] if self.topk else None
+
+    def to_json(self) -> dict:
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        d = asdict(self)
+        d.pop("error")
+        d["topk"] = [{"class": c, "prob": p} for c, p in self.topk]
+        return d
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files stay as given; a folder expands to the image files inside it (recursive, sorted, no hidden)."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = []
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(Path(root) / f for f in files if is_image_file(f))
+            out.extend(sorted(found))
+        else:
+            out.append(p)
+    return out
+
+
+class Predictor:
+    """Loads a checkpoint once and classifies images with exactly its eval preprocessing."""
+
+    def __init__(self, checkpoint: str | Path, device: str = "auto", classes_file: str | Path | None = None,
+                 warmup: bool = True):
+        self.checkpoint = str(checkpoint)
+        self.device = resolve_device(device)
+        self.device_name = device_name(self.device)
+        self.model, self.meta = load_model(checkpoint, device=self.device, classes_file=classes_file)
+        self.meta: CheckpointMeta
+        self.classes: list[str] = list(self.meta.classes)
+        self.transform = build_eval_transform(self.meta.img_size, self.meta.mean, self.meta.std)
+        self._cuda = self.device.type == "cuda"
+        if self._cuda:
+            self.model.to(memory_format=torch.channels_last)
+        if warmup:
+            self._warmup()
+
+    def _warmup(self, runs: int = 2) -> None:
+        x = torch.zeros(1, 3, self.meta.img_size, self.meta.img_size, device=self.device)
+        with torch.inference_mode():
+            for _ in range(runs):
+                self.model(x)
+        self._sync()
+
+    def _sync(self) -> None:
+        if self._cuda:
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
+
+    @torch.inference_mode()
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Logits and forward milliseconds, measured honestly on every device."""
+        if self._cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            logits = self.model(x)
+            end.record()
+            end.synchronize()
+            return logits, start.elapsed_time(end)
+        t0 = time.perf_counter()
+        logits = self.model(x)
+        self._sync()
+        return logits, (time.perf_counter() - t0) * 1000.0
+
+    def predict_one(self, source: ImageSource, topk: int = 5) -> Prediction:
+        """Classify one image (path or PIL image). Bad input gives a Prediction with `error`, never raises."""
+        if isinstance(source, Image.Image):
+            name = getattr(source, "filename", None) or "<image>"
+        else:
+            name = str(source)
+        t0 = time.perf_counter()
+        try:
+            img = load_image(source)
+        except ImageLoadError as exc:
+            return Prediction(path=name, error=exc.reason)
+        t1 = time.perf_counter()
+        x = self.transform(img).unsqueeze(0).to(self.device, non_blocking=True)
+        if self._cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self._sync()
+        t2 = time.perf_counter()
+        logits, forward_ms = self._forward(x)
+        probs = torch.softmax(logits.float(), dim=1)[0]
+        k = max(1, min(topk, len(self.classes)))
+        values, indices = probs.topk(k)
+        top = [(self.classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
+        t3 = time.perf_counter()
+        timing = {
+            "load": (t1 - t0) * 1000.0,
+            "preprocess": (t2 - t1) * 1000.0,
+            "forward": forward_ms,
+            "total": (t3 - t0) * 1000.0,
+        }
+        return Prediction(path=name, topk=top, timing_ms=timing)
+
+    def predict(self, inputs: Sequence[ImageSource], topk: int = 5) -> list[Prediction]:
+        """Classify each input in order; failures are reported per item."""
+        return [self.predict_one(src, topk=topk) for src in inputs]
+
+    def info(self) -> dict:
+        """What the app shows about the loaded model."""
+        m = self.meta
+        return {
+            "checkpoint": self.checkpoint, "arch": m.arch, "classes": self.classes, "img_size": m.img_size,
+            "val_acc": (m.metrics or {}).get("best_val_acc"), "created": m.created, "device": str(self.device),
+            "device_name": self.device_name,
+        }
+
+
+__all__ = ["Prediction", "Predictor", "expand_inputs", "EngineError"]

@@ -1,0 +1,606 @@
+"""Training: `train(config, on_event, stop) -> TrainResult`.
+
+A loop a reader can follow top to bottom (after torchvision's references/classification/train.py):
+`train()` sets things up, `train_one_epoch()` and `evaluate()` do the work, checkpoints are written by
+the main process only. Progress goes out as events (engine/events.py); `stop` (a threading.Event) is
+checked after every batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from resnet_gui.engine import checkpoint as ckpt
+from resnet_gui.engine.data import (
+    AUGMENT_PRESETS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DatasetIndex,
+    ImageDataset,
+    auto_img_size,
+    build_eval_transform,
+    build_train_transform,
+    collate_skipping,
+    make_weighted_sampler,
+    scan_dataset,
+)
+from resnet_gui.engine.device import device_name, resolve_device
+from resnet_gui.engine.errors import EngineError
+from resnet_gui.engine.events import (
+    CheckpointSaved,
+    EpochDone,
+    ImageSkipped,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepDone,
+)
+from resnet_gui.engine.models import ARCHS, backbone_and_head_params, build_model, set_train_mode
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[object], None]
+
+#: Default peak learning rates (AdamW). From scratch the whole net learns at LR_SCRATCH; when starting
+#: from pretrained weights the new head learns at LR_FINETUNE and the backbone at a tenth of it.
+LR_SCRATCH = 2e-3
+LR_FINETUNE = 1e-3
+BACKBONE_LR_FACTOR = 0.1
+STEP_EVENTS_PER_S = 4.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs. Defaults are what we would choose for someone who changes nothing."""
+
+    data_dir: str
+    arch: str = "resnet18"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float | None = None  # None: LR_SCRATCH, or LR_FINETUNE when pretrained
+    img_size: int | None = None  # None: chosen from the images (median short side, 32..224)
+    val_split: float = 0.2
+    pretrained: str = "none"  # "none" | "imagenet" | path to a weights file
+    freeze_backbone: bool = False
+    zero_init_residual: bool = True
+    augment: str = "light"
+    balance: bool = False
+    device: str = "auto"
+    workers: int | None = None  # None: chosen from the device and CPU count
+    seed: int = 0
+    out_dir: str = "checkpoints"
+    resume: str | None = None
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    warmup_frac: float = 0.05
+    amp: bool = True
+    run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; `to_json()` is the CLI's `train --json` object."""
+
+    checkpoint: str | None
+    last_checkpoint: str | None
+    arch: str
+    classes: list[str]
+    epochs: int
+    best_val_acc: float | None
+    val_acc: float | None
+    val_loss: float | None
+    train_loss: float | None
+    wall_s: float
+    train_img_per_s: float
+    device: str
+    device_name: str
+    img_size: int
+    stopped: bool
+    skipped: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def train(config: TrainConfig, on_event: EventSink | None = None, stop: threading.Event | None = None) -> TrainResult:
+    """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input."""
+    emit = on_event or (lambda _e: None)
+    stop = stop or threading.Event()
+    try:
+        return _Run(config, emit, stop).run()
+    except Exception as exc:
+        msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+        emit(RunFailed(msg))
+        raise
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up then cosine decay to 1% of the peak."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class _LrSchedule:
+    """Picklable LambdaLR function, so the scheduler's state_dict round-trips."""
+
+    def __init__(self, total_steps: int, warmup_steps: int):
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.total_steps, self.warmup_steps)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    criterion: nn.Module,
+    device: torch.device,
+    *,
+    freeze_backbone: bool,
+    scaler: torch.amp.GradScaler | None,
+    amp_dtype: torch.dtype | None,
+    stop: threading.Event,
+    on_step: Callable[[int, int, float, int], None],
+    on_skipped: Callable[[list[tuple[str, str]]], None],
+) -> dict:
+    """One pass over `loader`. Returns loss, accuracy, images seen, compute seconds and whether it was stopped."""
+    set_train_mode(model, freeze_backbone)
+    channels_last = device.type == "cuda"
+    total_loss = correct = seen = 0
+    t0 = time.perf_counter()
+    steps = len(loader)
+    stopped = False
+    for step, (images, labels, skipped) in enumerate(loader, start=1):
+        if skipped:
+            on_skipped(skipped)
+        if len(labels) > 0:
+            images = images.to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = model(images)
+                loss = criterion(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            batch_loss = loss.item()
+            total_loss += batch_loss * len(labels)
+            correct += (logits.argmax(1) == labels).sum().item()
+            seen += len(labels)
+            on_step(step, steps, batch_loss, seen)
+        scheduler.step()
+        if stop.is_set():
+            stopped = True
+            break
+    return {
+        "loss": total_loss / seen if seen else float("nan"),
+        "acc": correct / seen if seen else 0.0,
+        "seen": seen,
+        "seconds": time.perf_counter() - t0,
+        "stopped": stopped,
+    }
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    criterion: nn.Module,
+    device: torch.device,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    stop: threading.Event | None = None,
+    on_skipped: Callable[[list[tuple[str, str]]], None] | None = None,
+) -> dict:
+    """Loss and accuracy over `loader` in eval mode."""
+    model.eval()
+    total_loss = correct = seen = 0
+    for images, labels, skipped in loader:
+        if skipped and on_skipped:
+            on_skipped(skipped)
+        if len(labels) == 0:
+            continue
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(images)
+        total_loss += criterion(logits.float(), labels).item() * len(labels)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+        if stop is not None and stop.is_set():
+            break
+    return {"loss": total_loss / seen if seen else None, "acc": correct / seen if seen else None, "seen": seen}
+
+
+def default_workers(device: torch.device) -> int:
+    """DataLoader workers: enough to overlap decoding with compute without starving torch's own threads."""
+    cpus = os.cpu_count() or 1
+    if device.type == "cuda":
+        return max(0, min(8, cpus - 1))
+    return max(0, min(4, cpus // 4))
+
+
+def _versions() -> dict:
+    import torchvision
+
+    from resnet_gui import __version__
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "resnet_gui": __version__}
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _validate(config: TrainConfig) -> None:
+    if config.arch not in ARCHS:
+        raise EngineError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHS)}")
+    if config.epochs < 1:
+        raise EngineError("epochs must be at least 1")
+    if config.batch_size < 1:
+        raise EngineError("batch size must be at least 1")
+    if config.lr is not None and not (0 < config.lr < 10):
+        raise EngineError(f"learning rate {config.lr} is out of range (try 1e-3)")
+    if config.img_size is not None and not (16 <= config.img_size <= 1024):
+        raise EngineError(f"image size {config.img_size} is out of range (16..1024 px)")
+    if not (0.0 <= config.val_split < 1.0):
+        raise EngineError(f"validation split {config.val_split} must be in [0, 1)")
+    if config.augment not in AUGMENT_PRESETS:
+        raise EngineError(f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}")
+
+
+class _Run:
+    """State of one training run; `run()` is the whole job from top to bottom."""
+
+    def __init__(self, config: TrainConfig, emit: EventSink, stop: threading.Event):
+        self.config = config
+        self.emit = emit
+        self.stop = stop
+        self.skipped: dict[str, str] = {}
+        self.is_main_process = True  # only rank 0 writes checkpoints once distributed training lands
+
+    # -- set-up -------------------------------------------------------------------------------------
+
+    def _resume_source(self) -> tuple[Path, dict | None, ckpt.CheckpointMeta, dict]:
+        """Weights, training state (if any) and metadata of the run to continue."""
+        path = Path(self.config.resume)
+        state_dict, meta = ckpt.load_checkpoint(path)
+        state_file = ckpt.training_state_path(path)
+        if not state_file.exists():
+            last = path.with_name("last.safetensors")
+            if last.exists() and ckpt.training_state_path(last).exists() and last != path:
+                log.info("resuming from %s (the latest state of the run %s belongs to)", last, path)
+                path, state_file = last, ckpt.training_state_path(last)
+                state_dict, meta = ckpt.load_checkpoint(path)
+        state = ckpt.load_training_state(state_file) if state_file.exists() else None
+        if state is None:
+            log.warning("no training state beside %s: weights resume, optimizer and schedule start fresh", path)
+        return path, state, meta, state_dict
+
+    def _config_from_resume(self, meta: ckpt.CheckpointMeta) -> TrainConfig:
+        """The resumed run keeps its architecture, image size and recipe; epochs/out/device may change."""
+        saved = meta.config or {}
+        keep = {
+            k: saved[k]
+            for k in ("arch", "lr", "val_split", "pretrained", "freeze_backbone", "augment", "weight_decay",
+                      "label_smoothing", "seed", "balance", "warmup_frac", "zero_init_residual")
+            if k in saved
+        }
+        keep["arch"] = meta.arch
+        keep["img_size"] = meta.img_size
+        keep["pretrained"] = "none"  # weights come from the checkpoint
+        return replace(self.config, **keep)
+
+    def _loaders(self, index: DatasetIndex, img_size: int, mean, std, device: torch.device, gen: torch.Generator):
+        cfg = self.config
+        workers = cfg.workers if cfg.workers is not None else default_workers(device)
+        common = {
+            "num_workers": workers,
+            "pin_memory": device.type == "cuda",
+            "collate_fn": collate_skipping,
+            "persistent_workers": workers > 0,
+        }
+        if workers > 0:
+            common["prefetch_factor"] = 4
+        train_ds = ImageDataset(index.train, build_train_transform(img_size, cfg.augment, mean, std))
+        sampler = make_weighted_sampler(index.train, len(index.classes), cfg.seed) if cfg.balance else None
+        train_loader = DataLoader(
+            train_ds,
+            batch_size=cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=len(index.train) > cfg.batch_size * 4,  # avoid a tiny last batch hurting BatchNorm
+            generator=gen,
+            **common,
+        )
+        val_loader = None
+        if index.val:
+            val_ds = ImageDataset(index.val, build_eval_transform(img_size, mean, std))
+            val_loader = DataLoader(val_ds, batch_size=max(cfg.batch_size, 64), shuffle=False, **common)
+        return train_loader, val_loader, workers
+
+    def _note_skipped(self, items: list[tuple[str, str]]) -> None:
+        for path, reason in items:
+            if path not in self.skipped:
+                self.skipped[path] = reason
+                log.warning("skipped %s: %s", path, reason)
+                self.emit(ImageSkipped(path, reason))
+
+    def _run_dir(self, index: DatasetIndex) -> Path:
+        cfg = self.config
+        if cfg.resume:
+            return Path(cfg.resume).resolve().parent
+        name = cfg.run_name or f"{Path(index.root).name or 'data'}-{cfg.arch}-{datetime.now():%Y%m%d-%H%M%S}"
+        run_dir = Path(cfg.out_dir) / name
+        n = 1
+        while run_dir.exists() and any(run_dir.iterdir()):
+            n += 1
+            run_dir = Path(cfg.out_dir) / f"{name}-{n}"
+        return run_dir
+
+    # -- the job ------------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        t_start = time.perf_counter()
+        _validate(self.config)
+        resume_state = None
+        prior_history: list[dict] = []
+        best_val_acc: float | None = None
+        start_epoch = 0
+        resume_weights = None
+        if self.config.resume:
+            _, resume_state, meta, resume_weights = self._resume_source()
+            self.config = self._config_from_resume(meta)
+            prior_history = list(meta.history or [])
+            best_val_acc = (meta.metrics or {}).get("best_val_acc")
+            start_epoch = int(resume_state["epoch"]) if resume_state else int((meta.metrics or {}).get("epoch", 0))
+        cfg = self.config
+        if cfg.epochs <= start_epoch:
+            raise EngineError(
+                f"the checkpoint has already been trained for {start_epoch} epochs; ask for more than that "
+                f"(e.g. --epochs {start_epoch + 5})"
+            )
+
+        device = resolve_device(cfg.device)
+        gen = self.gen = _seed_everything(cfg.seed)
+        index = scan_dataset(cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
+        if resume_weights is not None and meta.classes != index.classes:
+            raise EngineError(
+                f"the checkpoint was trained on classes {meta.classes} but {cfg.data_dir} has {index.classes}"
+            )
+        img_size = cfg.img_size or auto_img_size(index)
+        mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+
+        model = build_model(
+            cfg.arch,
+            len(index.classes),
+            pretrained=None if cfg.pretrained in (None, "none") else cfg.pretrained,
+            freeze_backbone=cfg.freeze_backbone,
+            zero_init_residual=cfg.zero_init_residual and cfg.pretrained in (None, "none"),
+        )
+        if resume_weights is not None:
+            model.load_state_dict(resume_weights)
+        model.to(device)
+        if device.type == "cuda":
+            model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+
+        train_loader, val_loader, workers = self._loaders(index, img_size, mean, std, device, gen)
+        steps_per_epoch = len(train_loader)
+        optimizer = self._optimizer(model)
+        total_steps = steps_per_epoch * cfg.epochs
+        warmup = min(int(total_steps * cfg.warmup_frac), steps_per_epoch * 2)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _LrSchedule(total_steps, warmup))
+        amp_dtype = _amp_dtype(device, cfg.amp)
+        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        if resume_state:
+            optimizer.load_state_dict(resume_state["optimizer"])
+            scheduler.load_state_dict(resume_state["scheduler"])
+            for fn in scheduler.lr_lambdas:  # a continued run may be longer: keep the new schedule length
+                if isinstance(fn, _LrSchedule):
+                    fn.total_steps, fn.warmup_steps = total_steps, warmup
+            if scaler is not None and resume_state.get("scaler"):
+                scaler.load_state_dict(resume_state["scaler"])
+            if "torch_rng" in resume_state:
+                torch.set_rng_state(resume_state["torch_rng"])
+            if "loader_rng" in resume_state:
+                gen.set_state(resume_state["loader_rng"])
+        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+        run_dir = self._run_dir(index)
+        if self.is_main_process:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        dev_name = device_name(device)
+        self.emit(
+            RunStarted(
+                arch=cfg.arch, device=str(device), device_name=dev_name, classes=list(index.classes),
+                num_train=len(index.train), num_val=len(index.val), epochs=cfg.epochs, start_epoch=start_epoch,
+                steps_per_epoch=steps_per_epoch, img_size=img_size, out_dir=str(run_dir),
+            )
+        )
+        log.info("training %s on %s (%s), %d train / %d val images, %d px, %d workers",
+                 cfg.arch, dev_name, device, len(index.train), len(index.val), img_size, workers)
+
+        history = list(prior_history)
+        best_path = run_dir / "best.safetensors"
+        last_path = run_dir / "last.safetensors"
+        have_best = best_path.exists() and resume_weights is not None
+        train_seen = 0
+        train_seconds = 0.0
+        stopped = False
+        last_train: dict = {}
+        last_val: dict = {"loss": None, "acc": None}
+        epoch = start_epoch
+        run_t0 = time.perf_counter()
+        epoch_times: list[float] = []
+
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            ep_t0 = time.perf_counter()
+            last_emit = [0.0]
+
+            def on_step(step: int, steps: int, loss: float, seen: int, _ep=epoch, _t0=ep_t0, _last=last_emit):
+                now = time.perf_counter()
+                if step != steps and now - _last[0] < 1.0 / STEP_EVENTS_PER_S:
+                    return
+                _last[0] = now
+                elapsed = now - _t0
+                rate = seen / elapsed if elapsed > 0 else 0.0
+                per_step = elapsed / step
+                epoch_est = (sum(epoch_times) / len(epoch_times)) if epoch_times else per_step * steps
+                eta = per_step * (steps - step) + epoch_est * (cfg.epochs - _ep)
+                self.emit(StepDone(epoch=_ep, epochs=cfg.epochs, step=step, steps=steps, loss=loss,
+                                   lr=optimizer.param_groups[-1]["lr"], img_per_s=rate,
+                                   elapsed_s=now - run_t0, eta_s=eta))
+
+            stats = train_one_epoch(
+                model, train_loader, optimizer, scheduler, criterion, device,
+                freeze_backbone=cfg.freeze_backbone, scaler=scaler, amp_dtype=amp_dtype,
+                stop=self.stop, on_step=on_step, on_skipped=self._note_skipped,
+            )
+            train_seen += stats["seen"]
+            train_seconds += stats["seconds"]
+            if stats["stopped"]:
+                stopped = True
+                if stats["seen"] and self.is_main_process:
+                    # Keep what was learned: the partial epoch becomes `last` (epoch count = completed epochs),
+                    # and `best` too when there is none yet.
+                    self._save(model, last_path, index, img_size, mean, std, epoch - 1, history,
+                               best_val_acc, last_val, last_train, optimizer, scheduler, scaler, "last")
+                    if not best_path.exists():
+                        shutil.copyfile(last_path, best_path)
+                        self.emit(CheckpointSaved(str(best_path), "best", epoch - 1, None))
+                epoch -= 1
+                break
+            last_train = stats
+            if val_loader is not None:
+                last_val = evaluate(model, val_loader, criterion, device, amp_dtype=amp_dtype,
+                                    on_skipped=self._note_skipped)
+            epoch_s = time.perf_counter() - ep_t0
+            epoch_times.append(epoch_s)
+            score = last_val["acc"] if last_val["acc"] is not None else -stats["loss"]
+            is_best = best_val_acc is None or not have_best or score > best_val_acc
+            if is_best:
+                best_val_acc = score if last_val["acc"] is not None else None
+            row = {
+                "epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"],
+                "val_loss": last_val["loss"], "val_acc": last_val["acc"],
+                "lr": optimizer.param_groups[-1]["lr"], "epoch_s": epoch_s,
+                "img_per_s": stats["seen"] / stats["seconds"] if stats["seconds"] else 0.0,
+            }
+            history.append(row)
+            self.emit(EpochDone(
+                epoch=epoch, epochs=cfg.epochs, train_loss=stats["loss"], train_acc=stats["acc"],
+                val_loss=last_val["loss"], val_acc=last_val["acc"], lr=row["lr"], epoch_s=epoch_s,
+                img_per_s=row["img_per_s"], is_best=is_best,
+                eta_s=(sum(epoch_times) / len(epoch_times)) * (cfg.epochs - epoch),
+            ))
+            if self.is_main_process:
+                self._save(model, last_path, index, img_size, mean, std, epoch, history, best_val_acc,
+                           last_val, stats, optimizer, scheduler, scaler, "last")
+                if is_best:
+                    self._write_model(model, best_path, index, img_size, mean, std, epoch, history,
+                                      best_val_acc, last_val, stats)
+                    have_best = True
+                    self.emit(CheckpointSaved(str(best_path), "best", epoch, last_val["acc"]))
+            if self.stop.is_set():
+                stopped = True
+                break
+
+        result = TrainResult(
+            checkpoint=str(best_path) if best_path.exists() else None,
+            last_checkpoint=str(last_path) if last_path.exists() else None,
+            arch=cfg.arch, classes=list(index.classes), epochs=epoch, best_val_acc=best_val_acc,
+            val_acc=last_val["acc"], val_loss=last_val["loss"], train_loss=last_train.get("loss"),
+            wall_s=time.perf_counter() - t_start,
+            train_img_per_s=train_seen / train_seconds if train_seconds else 0.0,
+            device=str(device), device_name=dev_name, img_size=img_size, stopped=stopped,
+            skipped=[{"path": p, "reason": r} for p, r in self.skipped.items()],
+            history=history,
+        )
+        self.emit(RunFinished(result))
+        return result
+
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """AdamW; no weight decay on norms and biases; a smaller LR for a pretrained backbone."""
+        cfg = self.config
+        pretrained = cfg.pretrained not in (None, "none")
+        base_lr = cfg.lr or (LR_FINETUNE if pretrained else LR_SCRATCH)
+        backbone, head = backbone_and_head_params(model)
+        groups = []
+        for params, lr in ((backbone, base_lr * (BACKBONE_LR_FACTOR if pretrained else 1.0)), (head, base_lr)):
+            params = [p for p in params if p.requires_grad]
+            decay = [p for p in params if p.ndim > 1]
+            no_decay = [p for p in params if p.ndim <= 1]
+            if decay:
+                groups.append({"params": decay, "lr": lr, "weight_decay": cfg.weight_decay})
+            if no_decay:
+                groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
+        return torch.optim.AdamW(groups)
+
+    def _meta(self, index, img_size, mean, std, epoch, history, best_val_acc, val, train_stats):
+        cfg_dict = asdict(self.config)
+        cfg_dict["img_size"] = img_size
+        return ckpt.CheckpointMeta(
+            arch=self.config.arch, classes=list(index.classes), img_size=img_size, mean=list(mean),
+            std=list(std),
+            metrics={
+                "epoch": epoch, "best_val_acc": best_val_acc, "val_acc": val.get("acc"),
+                "val_loss": val.get("loss"), "train_loss": train_stats.get("loss"),
+                "train_acc": train_stats.get("acc"),
+            },
+            config=cfg_dict, history=list(history),
+            versions=_versions(), created=datetime.now().astimezone().isoformat(timespec="seconds"),
+        )
+
+    def _write_model(self, model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats):
+        meta = self._meta(index, img_size, mean, std, epoch, history, best_val_acc, val, stats)
+        ckpt.save_checkpoint(path, model, meta)
+
+    def _save(self, model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats,
+              optimizer, scheduler, scaler, kind):
+        """Model file, then the resume state beside it (optimizer, schedule, epoch, RNG)."""
+        self._write_model(model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats)
+        ckpt.save_training_state(ckpt.training_state_path(path), {
+            "epoch": epoch,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "loader_rng": self.gen.get_state(),
+        })
+        self.emit(CheckpointSaved(str(path), kind, epoch, val.get("acc")))

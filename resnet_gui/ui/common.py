@@ -1,0 +1,149 @@
+"""Small pieces the views share: settings, formatting, the message bar, checkpoint file types."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QToolButton, QWidget
+
+ORG = "resnet-gui"
+APP = "resnet-gui"
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl")
+CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pt *.pth *.pkl);;All files (*)"
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
+
+
+def settings() -> QSettings:
+    """The app's settings: an INI file in the user's config folder (tests point it at a temp folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+
+
+def settings_list(s: QSettings, key: str) -> list[str]:
+    """A list of strings from settings (INI stores a one-element list as a plain string)."""
+    value = s.value(key, [])
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+def is_checkpoint_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """0:42, 12:03, 1:02:03; '--' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_count(n: float) -> str:
+    """11.7 M, 1.8 G, 940 k."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f}"
+
+
+def fmt_pct(x: float | None) -> str:
+    return "--" if x is None else f"{100.0 * x:.1f}%"
+
+
+def fmt_ms(x: float | None) -> str:
+    if x is None:
+        return "--"
+    return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
+
+
+def mono_font() -> QFont:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def heading(text: str, scale: float = 1.25) -> QLabel:
+    label = QLabel(text)
+    f = label.font()
+    f.setPointSizeF(f.pointSizeF() * scale)
+    f.setBold(True)
+    label.setFont(f)
+    return label
+
+
+def error_text(exc: BaseException | str) -> str:
+    """One readable sentence for an exception (engine errors already are one)."""
+    if isinstance(exc, str):
+        return exc
+    msg = str(exc).strip()
+    try:
+        from resnet_gui.engine.errors import EngineError
+    except ImportError:  # pragma: no cover - the engine is always there in a real install
+        EngineError = ()  # noqa: N806
+    if isinstance(exc, EngineError) and msg:
+        return msg
+    name = type(exc).__name__
+    return f"{name}: {msg}" if msg else name
+
+
+class MessageBar(QFrame):
+    """A dismissible line at the top of a view or window: errors and notices, never a silent traceback."""
+
+    closed = Signal()
+    STYLES = {
+        "error": ("#fdecea", "#b3261e", "#8c1d18"),
+        "warning": ("#fff4e5", "#b26a00", "#663c00"),
+        "info": ("#e8f1fd", "#1a5fb4", "#0b3d91"),
+    }
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("MessageBar")
+        self._details = ""
+        self._label = QLabel()
+        self._label.setWordWrap(True)
+        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._details_button = QPushButton("Details…")
+        self._details_button.setFlat(True)
+        self._details_button.clicked.connect(self._show_details)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.dismiss)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self._label, 1)
+        layout.addWidget(self._details_button)
+        layout.addWidget(close)
+        self.hide()
+
+    def text(self) -> str:
+        return self._label.text()
+
+    def show_message(self, text: str, kind: str = "error", details: str = "") -> None:
+        bg, border, fg = self.STYLES.get(kind, self.STYLES["info"])
+        self.setStyleSheet(
+            f"#MessageBar {{ background: {bg}; border: 1px solid {border}; border-radius: 4px; }}"
+            f"#MessageBar QLabel {{ color: {fg}; }}"
+        )
+        self._label.setText(text)
+        self._details = details
+        self._details_button.setVisible(bool(details))
+        self.setProperty("kind", kind)
+        self.show()
+
+    def dismiss(self) -> None:
+        self.hide()
+        self.closed.emit()
+
+    def _show_details(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Details", self._label.text(), parent=self)
+        box.setDetailedText(self._details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()

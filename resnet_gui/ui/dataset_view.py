@@ -1,0 +1,562 @@
+"""Dataset browser: what is in the folder (classes, split, problems) and a virtual thumbnail grid.
+
+Scanning runs on a Worker thread, thumbnails decode on a thread pool into a bounded LRU cache; the grid
+is a QListView over a list model, so only the rows on screen are ever asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.ui.common import MessageBar, error_text, heading
+from resnet_gui.ui.workers import ImageLoader, Worker
+
+THUMB = 96
+CACHE_SIZE = 2000  # thumbnails kept (about 27 kB each)
+TRAIN_COLOR, VAL_COLOR = QColor("#1f77b4"), QColor("#ff7f0e")
+
+
+@dataclass
+class ScanResult:
+    """What the view shows about a folder; built on the worker thread."""
+
+    index: Any  # engine.data.DatasetIndex
+    entries: list[tuple[str, int, str]]  # (path, label, split), sorted by class then path
+    auto_img_size: int | None
+    scan_s: float
+    val_split: float
+    is_demo: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> str:
+        return self.index.root
+
+
+def scan_for_view(path: str | None, val_split: float = 0.2) -> ScanResult:
+    """Scan `path` (None: the built-in demo, created on first use). Runs off the GUI thread."""
+    from resnet_gui.engine import data, demo
+
+    is_demo = path is None
+    if is_demo:
+        path = str(demo.default_demo_dir())
+    t0 = time.perf_counter()
+    index = data.scan_dataset(path, val_split=val_split)
+    scan_s = time.perf_counter() - t0
+    entries = [(s.path, s.label, "train") for s in index.train] + [(s.path, s.label, "val") for s in index.val]
+    entries.sort(key=lambda e: (e[1], e[0]))
+    try:
+        auto = data.auto_img_size(index)
+    except Exception:  # a guess for the form only; training decides for itself
+        auto = None
+    return ScanResult(index, entries, auto, scan_s, val_split, is_demo)
+
+
+class ThumbnailModel(QAbstractListModel):
+    """Rows = images of the current filter; decorations come from an LRU cache filled by an ImageLoader."""
+
+    PathRole = Qt.ItemDataRole.UserRole + 1
+    ClassRole = Qt.ItemDataRole.UserRole + 2
+    SplitRole = Qt.ItemDataRole.UserRole + 3
+
+    def __init__(self, loader: ImageLoader, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._loader = loader
+        self._entries: list[tuple[str, int, str]] = []
+        self._rows: list[tuple[str, int, str]] = []
+        self._classes: list[str] = []
+        self._cache: OrderedDict[str, QImage] = OrderedDict()
+        self._broken: dict[str, str] = {}
+        self._asked: dict[str, int] = {}  # path -> row it was asked for (visible rows only)
+        self._placeholder = self._make_placeholder(QColor("#e3e6ea"))
+        self._broken_icon = self._make_placeholder(QColor("#f4c7c3"), "✕")
+        loader.loaded.connect(self._on_loaded)
+        loader.failed.connect(self._on_failed)
+
+    @staticmethod
+    def _make_placeholder(color: QColor, text: str = "") -> QPixmap:
+        pm = QPixmap(THUMB, THUMB)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setBrush(color)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawRoundedRect(QRect(4, 4, THUMB - 8, THUMB - 8), 6, 6)
+        if text:
+            p.setPen(QColor("#b3261e"))
+            p.drawText(pm.rect(), Qt.AlignmentFlag.AlignCenter, text)
+        p.end()
+        return pm
+
+    def set_data(self, entries: list[tuple[str, int, str]], classes: list[str]) -> None:
+        self._entries, self._classes = entries, classes
+        self._broken.clear()
+        self.set_filter(None, None)
+
+    def set_filter(self, label: int | None, split: str | None) -> None:
+        self.beginResetModel()
+        self._loader.cancel_all()
+        self._asked.clear()
+        self._rows = [e for e in self._entries if (label is None or e[1] == label) and (split is None or e[2] == split)]
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        path, label, split = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return Path(path).name
+        if role == Qt.ItemDataRole.DecorationRole:
+            img = self._cache.get(path)
+            if img is not None:
+                self._cache.move_to_end(path)
+                return img
+            if path in self._broken:
+                return self._broken_icon
+            self._asked[path] = index.row()
+            self._loader.request(path)
+            return self._placeholder
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = f"{path}\nclass: {self._classes[label]} · {split}"
+            if path in self._broken:
+                tip += f"\nunreadable: {self._broken[path]}"
+            return tip
+        if role == self.PathRole:
+            return path
+        if role == self.ClassRole:
+            return self._classes[label]
+        if role == self.SplitRole:
+            return split
+        return None
+
+    def cached_count(self) -> int:
+        return len(self._cache)
+
+    @Slot(str, QImage, object)
+    def _on_loaded(self, path: str, img: QImage, info: dict) -> None:
+        self._cache[path] = img
+        self._cache.move_to_end(path)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        self._changed(path)
+
+    @Slot(str, str)
+    def _on_failed(self, path: str, reason: str) -> None:
+        self._broken[path] = reason
+        self._changed(path)
+
+    def _changed(self, path: str) -> None:
+        row = self._asked.pop(path, None)
+        if row is not None and row < len(self._rows) and self._rows[row][0] == path:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+class ClassBars(QWidget):
+    """A small horizontal bar chart: one row per class, train and val stacked. Click a row to filter."""
+
+    class_clicked = Signal(int)
+    ROW = 22
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._rows: list[tuple[str, int, int]] = []
+        self.setMouseTracking(True)
+
+    def set_counts(self, rows: list[tuple[str, int, int]]) -> None:
+        self._rows = rows
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(260, max(1, len(self._rows)) * self.ROW + 4)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(200, self.sizeHint().height())
+
+    def _row_at(self, y: float) -> int:
+        return int(y // self.ROW)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        i = self._row_at(event.position().y())
+        if 0 <= i < len(self._rows):
+            name, tr, va = self._rows[i]
+            self.setToolTip(f"{name}: {tr + va} images ({tr} train, {va} val) — click to show them")
+        super().mouseMoveEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        i = self._row_at(event.position().y())
+        if 0 <= i < len(self._rows):
+            self.class_clicked.emit(i)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fm = QFontMetrics(self.font())
+        name_w = min(140, max([fm.horizontalAdvance(r[0]) for r in self._rows] + [40]) + 8)
+        count_w = fm.horizontalAdvance("000000") + 4
+        bar_w = max(20, self.width() - name_w - count_w - 8)
+        top = max([tr + va for _, tr, va in self._rows] + [1])
+        text_color = self.palette().color(self.foregroundRole())
+        for i, (name, tr, va) in enumerate(self._rows):
+            y = i * self.ROW
+            p.setPen(text_color)
+            label = fm.elidedText(name, Qt.TextElideMode.ElideRight, name_w - 8)
+            p.drawText(QRect(0, y, name_w - 6, self.ROW), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, label)
+            w_tr = int(bar_w * tr / top)
+            w_va = int(bar_w * va / top)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(TRAIN_COLOR)
+            p.drawRect(name_w, y + 4, w_tr, self.ROW - 8)
+            p.setBrush(VAL_COLOR)
+            p.drawRect(name_w + w_tr, y + 4, w_va, self.ROW - 8)
+            p.setPen(text_color)
+            p.drawText(
+                QRect(name_w + w_tr + w_va + 4, y, count_w, self.ROW),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                str(tr + va),
+            )
+        p.end()
+
+
+class ImageDialog(QDialog):
+    """One image, large, with its path, pixel size and class."""
+
+    def __init__(self, loader: ImageLoader, path: str, class_name: str, split: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(Path(path).name)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._path = path
+        self.image_label = QLabel("Loading…")
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setMinimumSize(320, 320)
+        self.info_label = QLabel(f"<b>{class_name}</b> · {split}<br>{path}")
+        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info_label.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.image_label, 1)
+        layout.addWidget(self.info_label)
+        layout.addWidget(buttons)
+        self._class_name, self._split = class_name, split
+        loader.loaded.connect(self._on_loaded)
+        loader.failed.connect(self._on_failed)
+        loader.request(path)
+        self.resize(720, 720)
+
+    @Slot(str, QImage, object)
+    def _on_loaded(self, path: str, img: QImage, info: dict) -> None:
+        if path != self._path:
+            return
+        pm = QPixmap.fromImage(img)
+        if pm.width() < 256:  # tiny images (the demo is 64 px): show them big enough to see, pixelated
+            pm = pm.scaled(pm.width() * (512 // pm.width()), pm.height() * (512 // pm.width()))
+        self.image_label.setPixmap(pm)
+        self.info_label.setText(
+            f"<b>{self._class_name}</b> · {self._split} · {info['width']} × {info['height']} px<br>{self._path}"
+        )
+
+    @Slot(str, str)
+    def _on_failed(self, path: str, reason: str) -> None:
+        if path == self._path:
+            self.image_label.setText(f"Cannot show this image: {reason}")
+
+
+class DatasetView(QWidget):
+    """The Dataset tab."""
+
+    dataset_loaded = Signal(object)  # ScanResult
+    busy = Signal(str)  # status-bar text; "" when idle
+    error = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.result: ScanResult | None = None
+        self._worker: Worker | None = None
+        self._pending_scan: tuple[str | None, float] | None = None
+        self.thumbs = ImageLoader(THUMB, threads=2, parent=self)
+        self.previews = ImageLoader(1024, threads=1, max_pending=4, parent=self)
+        self.model = ThumbnailModel(self.thumbs, self)
+        self.thumbs.failed.connect(self._on_unreadable)
+
+        # header
+        self.folder_label = QLabel("No folder open")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_button = QPushButton("Open Folder…")
+        self.open_button.setToolTip("A folder with one subfolder of images per class (Ctrl+O)")
+        self.open_button.clicked.connect(self.choose_folder)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("<b>Folder:</b>"))
+        header.addWidget(self.folder_label, 1)
+        header.addWidget(self.open_button)
+        self.message = MessageBar()
+
+        # summary (left)
+        self.total_label = heading("–")
+        self.split_label = QLabel()
+        self.split_label.setWordWrap(True)
+        self.bars = ClassBars()
+        self.bars.class_clicked.connect(self._filter_to_class)
+        bars_scroll = QScrollArea()
+        bars_scroll.setWidget(self.bars)
+        bars_scroll.setWidgetResizable(True)
+        bars_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        legend = QLabel(
+            f"<span style='color:{TRAIN_COLOR.name()}'>■</span> train &nbsp; "
+            f"<span style='color:{VAL_COLOR.name()}'>■</span> val"
+        )
+        self.problems = QListWidget()
+        self.problems.setWordWrap(True)
+        self.problems.setAlternatingRowColors(True)
+        self.problems_label = QLabel("<b>Problems</b>")
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 8, 0)
+        lv.addWidget(self.total_label)
+        lv.addWidget(self.split_label)
+        lv.addSpacing(6)
+        lv.addWidget(QLabel("<b>Images per class</b>"))
+        lv.addWidget(bars_scroll, 3)
+        lv.addWidget(legend)
+        lv.addSpacing(6)
+        lv.addWidget(self.problems_label)
+        lv.addWidget(self.problems, 1)
+
+        # grid (right)
+        self.class_filter = QComboBox()
+        self.class_filter.setMinimumContentsLength(16)
+        self.split_filter = QComboBox()
+        self.split_filter.addItems(["train + val", "train", "val"])
+        self.class_filter.currentIndexChanged.connect(self._apply_filter)
+        self.split_filter.currentIndexChanged.connect(self._apply_filter)
+        self.shown_label = QLabel()
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Class:"))
+        filters.addWidget(self.class_filter)
+        filters.addWidget(QLabel("Split:"))
+        filters.addWidget(self.split_filter)
+        filters.addStretch(1)
+        filters.addWidget(self.shown_label)
+        self.grid = QListView()
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setBatchSize(200)
+        self.grid.setIconSize(QSize(THUMB, THUMB))
+        self.grid.setGridSize(QSize(THUMB + 24, THUMB + 30))
+        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.grid.setDragEnabled(False)
+        self.grid.setAcceptDrops(False)
+        self.grid.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.grid.setModel(self.model)
+        self.grid.doubleClicked.connect(self._open_image)
+        self.grid.activated.connect(self._open_image)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(8, 0, 0, 0)
+        rv.addLayout(filters)
+        rv.addWidget(self.grid, 1)
+        hint = QLabel("Double-click an image to see it large.")
+        hint.setEnabled(False)
+        rv.addWidget(hint)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([320, 900])
+        left.setMinimumWidth(260)
+
+        # empty state / loading
+        self.empty = QLabel(
+            "<h2>No dataset open</h2><p>Choose a folder with one subfolder of images per class,<br>"
+            "for example <code>pets/cat/*.jpg</code> and <code>pets/dog/*.jpg</code>.</p>"
+            "<p>Open it with <b>Open Folder…</b> (Ctrl+O) or drop it on this window.</p>"
+        )
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(splitter)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.message)
+        layout.addWidget(self.stack, 1)
+
+        self._rescan_timer = QTimer(self)
+        self._rescan_timer.setSingleShot(True)
+        self._rescan_timer.setInterval(300)
+        self._rescan_timer.timeout.connect(self._rescan)
+        self._val_split = 0.2
+
+    # --- opening ----------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = self.result.root if self.result else str(Path.home())
+        path = QFileDialog.getExistingDirectory(self, "Open Dataset Folder", start)
+        if path:
+            self.open_folder(path)
+
+    def open_folder(self, path: str | None) -> None:
+        """Scan `path` off the GUI thread (None: the built-in demo dataset)."""
+        if self._worker is not None and self._worker.is_running():
+            self._pending_scan = (path, self._val_split)
+            return
+        if self._worker is not None:
+            self._worker.join()
+        self.message.hide()
+        what = "the demo dataset" if path is None else path
+        self.folder_label.setText(f"Scanning {what}…")
+        self.busy.emit(f"Scanning {what}…")
+        self._worker = Worker(scan_for_view, path, self._val_split, events=False)
+        self._worker.returned.connect(self._on_scanned)
+        self._worker.errored.connect(self._on_scan_failed)
+        self._worker.finished.connect(self._on_scan_finished)
+        self._worker.start()
+
+    def set_val_split(self, val_split: float) -> None:
+        """The Train tab's validation split changed: recount (debounced)."""
+        if abs(val_split - self._val_split) < 1e-9:
+            return
+        self._val_split = val_split
+        if self.result is not None:
+            self._rescan_timer.start()
+
+    def _rescan(self) -> None:
+        if self.result is not None:
+            self.open_folder(None if self.result.is_demo else self.result.root)
+
+    @Slot(object)
+    def _on_scanned(self, result: ScanResult) -> None:
+        self.result = result
+        index = result.index
+        self.folder_label.setText(("Demo dataset — " if result.is_demo else "") + index.root)
+        n, k = index.num_images, len(index.classes)
+        self.total_label.setText(f"{n:,} images · {k} classes")
+        if index.split_source == "auto":
+            how = f"automatic split, {round(result.val_split * 100)}% held out for validation"
+        else:
+            how = "from the train/ and val/ folders"
+        self.split_label.setText(f"{len(index.train):,} train · {len(index.val):,} val ({how})")
+        tr, va = index.counts("train"), index.counts("val")
+        self.bars.set_counts([(c, tr.get(c, 0), va.get(c, 0)) for c in index.classes])
+        self.problems.clear()
+        self.problems.addItems(list(index.problems))
+        self._update_problems_label()
+
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem(f"All classes ({n:,})")
+        total = index.counts("all")
+        for c in index.classes:
+            self.class_filter.addItem(f"{c} ({total.get(c, 0):,})")
+        self.class_filter.blockSignals(False)
+        self.model.set_data(result.entries, index.classes)
+        self._update_shown()
+        self.stack.setCurrentIndex(1)
+        self.dataset_loaded.emit(result)
+
+    @Slot(object)
+    def _on_scan_failed(self, exc: BaseException) -> None:
+        text = error_text(exc)
+        self.folder_label.setText(self.result.root if self.result else "No folder open")
+        self.message.show_message(f"Cannot open this folder: {text}")
+        self.error.emit(text)
+
+    @Slot()
+    def _on_scan_finished(self) -> None:
+        self._worker.join()
+        self.busy.emit("")
+        if self._pending_scan is not None:
+            path, self._val_split = self._pending_scan
+            self._pending_scan = None
+            self.open_folder(path)
+
+    # --- grid -------------------------------------------------------------------------------------
+    def _filter_to_class(self, label: int) -> None:
+        self.class_filter.setCurrentIndex(label + 1)
+
+    def _apply_filter(self) -> None:
+        i = self.class_filter.currentIndex()
+        label = i - 1 if i > 0 else None
+        split = {1: "train", 2: "val"}.get(self.split_filter.currentIndex())
+        self.model.set_filter(label, split)
+        self._update_shown()
+
+    def _update_shown(self) -> None:
+        self.shown_label.setText(f"{self.model.rowCount():,} shown")
+
+    @Slot(str, str)
+    def _on_unreadable(self, path: str, reason: str) -> None:
+        self.problems.addItem(f"Unreadable file: {path} ({reason})")
+        self._update_problems_label()
+
+    def _update_problems_label(self) -> None:
+        n = self.problems.count()
+        self.problems_label.setText(f"<b>Problems</b> ({n})" if n else "<b>Problems</b>: none found")
+        self.problems.setVisible(n > 0)
+
+    def _open_image(self, index: QModelIndex) -> None:
+        m = self.model
+        dialog = ImageDialog(
+            self.previews,
+            m.data(index, m.PathRole),
+            m.data(index, m.ClassRole),
+            m.data(index, m.SplitRole),
+            self,
+        )
+        dialog.open()
+
+    # --- lifetime ---------------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return self._worker is not None and self._worker.is_running()
+
+    def shutdown(self) -> None:
+        """Stop background work and wait for it (window closing)."""
+        self._rescan_timer.stop()
+        self._pending_scan = None
+        if self._worker is not None:
+            self._worker.stop_and_join()
+        self.thumbs.shutdown()
+        self.previews.shutdown()

@@ -1,0 +1,32 @@
+"""Shared engine fixtures: tiny demo datasets and a trained checkpoint (built once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from resnet_gui.engine.demo import make_demo_dataset
+from resnet_gui.engine.train import TrainConfig, train
+
+TINY = {"img_size": 32, "batch_size": 16, "workers": 0, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """4 shape classes x 12 images at 32 px."""
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "shapes", per_class=12, size=32, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, demo_dir):
+    """A 1-epoch resnet18 run on the tiny demo data: (TrainResult, events)."""
+    events: list = []
+    out = tmp_path_factory.mktemp("runs")
+    result = train(TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(out), **TINY), on_event=events.append)
+    return result, events
+
+
+@pytest.fixture(scope="session")
+def checkpoint(trained) -> Path:
+    return Path(trained[0].checkpoint)
