@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("inspect", cmd_inspect, "layers, output shapes, parameters and MACs of an architecture or checkpoint")
     sp.add_argument("model", metavar="ARCH|CHECKPOINT")
     sp.add_argument("--num-classes", type=int, default=None, metavar="N")
-    sp.add_argument("--img-size", type=int, default=224, metavar="PX")
+    sp.add_argument("--img-size", type=int, default=None, metavar="PX", help="default: the checkpoint's, or 224")
     sp.add_argument("--json", action="store_true")
 
     sp = add("export", cmd_export, "export a checkpoint to ONNX or TorchScript")

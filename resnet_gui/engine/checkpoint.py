@@ -6,6 +6,7 @@ Seed-style files from plain torchvision scripts (.pt/.pth/.pkl holding a state_d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -134,10 +135,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(path.parent)
 

@@ -66,8 +66,8 @@ class ModelDescription:
         widths = [max(len(row[i]) for row in [header, *body]) for i in range(5)]
 
         def line(cells: tuple[str, ...]) -> str:
-            left = [c.ljust(w) for c, w in zip(cells[:3], widths[:3])]
-            right = [c.rjust(w) for c, w in zip(cells[3:], widths[3:])]
+            left = [c.ljust(w) for c, w in zip(cells[:3], widths[:3], strict=True)]
+            right = [c.rjust(w) for c, w in zip(cells[3:], widths[3:], strict=True)]
             return "  ".join(left + right).rstrip()
 
         rule = "-" * len(line(header))
