@@ -11,7 +11,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from resnet_gui.engine.checkpoint import load_model
-from resnet_gui.engine.data import ImageDataset, Sample, SkippedItem, build_eval_transform, scan_dataset
+from resnet_gui.engine.data import (
+    ImageDataset,
+    Sample,
+    build_eval_transform,
+    collate_skipping_with_indices,
+    scan_dataset,
+)
 from resnet_gui.engine.device import device_name, resolve_device
 from resnet_gui.engine.errors import DatasetError
 
@@ -64,17 +70,6 @@ class EvalResult:
         return "\n".join(lines)
 
 
-def _collate_with_index(batch):
-    good = [b for b in batch if not isinstance(b, SkippedItem)]
-    skipped = [(b.path, b.reason) for b in batch if isinstance(b, SkippedItem)]
-    if not good:
-        return torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), skipped
-    images = torch.stack([g[0] for g in good])
-    labels = torch.tensor([g[1] for g in good], dtype=torch.long)
-    index = torch.tensor([g[2] for g in good], dtype=torch.long)
-    return images, labels, index, skipped
-
-
 def per_class_metrics(confusion: torch.Tensor, classes: list[str]) -> list[dict]:
     """Precision, recall, F1 and support per class from a confusion matrix (rows = true)."""
     rows = []
@@ -108,7 +103,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, device: st
     samples = [Sample(s.path, remap[s.label]) for s in samples]
     ds = ImageDataset(samples, build_eval_transform(meta.img_size, meta.mean, meta.std))
     nw = workers if workers is not None else (2 if dev.type == "cuda" else 0)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=nw, collate_fn=_collate_with_index,
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=nw, collate_fn=collate_skipping_with_indices,
                         pin_memory=dev.type == "cuda")
     n = len(meta.classes)
     confusion = torch.zeros(n, n, dtype=torch.long)

@@ -230,7 +230,7 @@ class ClassBars(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         fm = QFontMetrics(self.font())
-        name_w = min(140, max([fm.horizontalAdvance(r[0]) for r in self._rows] + [40]) + 8)
+        name_w = min(150, max([fm.horizontalAdvance(r[0]) for r in self._rows] + [40]) + 14)
         count_w = fm.horizontalAdvance("000000") + 4
         bar_w = max(20, self.width() - name_w - count_w - 8)
         top = max([tr + va for _, tr, va in self._rows] + [1])
@@ -312,7 +312,7 @@ class DatasetView(QWidget):
         self.result: ScanResult | None = None
         self._worker: Worker | None = None
         self._pending_scan: tuple[str | None, float] | None = None
-        self.thumbs = ImageLoader(THUMB, threads=2, parent=self)
+        self.thumbs = ImageLoader(THUMB, threads=2, upscale=True, parent=self)
         self.previews = ImageLoader(1024, threads=1, max_pending=4, parent=self)
         self.model = ThumbnailModel(self.thumbs, self)
         self.thumbs.failed.connect(self._on_unreadable)
@@ -354,11 +354,13 @@ class DatasetView(QWidget):
         lv.addWidget(self.split_label)
         lv.addSpacing(6)
         lv.addWidget(QLabel("<b>Images per class</b>"))
-        lv.addWidget(bars_scroll, 3)
+        lv.addWidget(bars_scroll)
         lv.addWidget(legend)
         lv.addSpacing(6)
         lv.addWidget(self.problems_label)
         lv.addWidget(self.problems, 1)
+        lv.addStretch(0)
+        self._bars_scroll = bars_scroll
 
         # grid (right)
         self.class_filter = QComboBox()
@@ -383,7 +385,8 @@ class DatasetView(QWidget):
         self.grid.setLayoutMode(QListView.LayoutMode.Batched)
         self.grid.setBatchSize(200)
         self.grid.setIconSize(QSize(THUMB, THUMB))
-        self.grid.setGridSize(QSize(THUMB + 24, THUMB + 30))
+        self.grid.setGridSize(QSize(THUMB + 32, THUMB + 34))
+        self.grid.setSpacing(4)
         self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.grid.setDragEnabled(False)
         self.grid.setAcceptDrops(False)
@@ -481,6 +484,7 @@ class DatasetView(QWidget):
         self.split_label.setText(f"{len(index.train):,} train · {len(index.val):,} val ({how})")
         tr, va = index.counts("train"), index.counts("val")
         self.bars.set_counts([(c, tr.get(c, 0), va.get(c, 0)) for c in index.classes])
+        self._bars_scroll.setFixedHeight(min(self.bars.sizeHint().height() + 4, 360))
         self.problems.clear()
         self.problems.addItems(list(index.problems))
         self._update_problems_label()

@@ -15,6 +15,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#9aa5b1"
+pg.setConfigOptions(antialias=True)
 
 
 def _style_plot(widget: pg.PlotWidget, title: str, ylabel: str) -> None:

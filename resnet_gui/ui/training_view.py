@@ -83,6 +83,7 @@ class TrainingView(QWidget):
     """The Train tab."""
 
     busy = Signal(str)  # status-bar text; "" when idle
+    engine_event = Signal(object)  # every engine event, after the view has drawn it
     running_changed = Signal(bool)
     run_finished = Signal(object)  # TrainResult, or None when the run failed
     use_checkpoint = Signal(str)  # "Use in Classify"
@@ -107,6 +108,7 @@ class TrainingView(QWidget):
         self._skipped = 0
         self._pretrained_file = ""
         self._imagenet: dict[str, tuple[bool, str]] = {}
+        self._facts: dict[str, dict] = {}
         self._build()
         self.load_settings()
         self._update_enabled()
@@ -375,9 +377,12 @@ class TrainingView(QWidget):
         i = self.arch.findData(arch)
         self._imagenet[arch] = (facts["imagenet"], facts["imagenet_file"])
         if i >= 0 and "params" in facts:
-            text = f"{arch_label(arch)}  ·  {fmt_count(facts['params'])} params  ·  {facts['gflops']:.1f} GFLOPs"
+            self._facts[arch] = facts
+            text = f"{arch_label(arch)}  ·  {fmt_count(facts['params'])}  ·  {facts['gflops']:.1f} GFLOPs"
             self.arch.setItemText(i, text)
-            self.arch.setItemData(i, "params and GFLOPs at 224×224 px, ImageNet head", Qt.ItemDataRole.ToolTipRole)
+            self.arch.setItemData(
+                i, "parameters and GFLOPs (multiply-adds) for one 224×224 image", Qt.ItemDataRole.ToolTipRole
+            )
         self._update_pretrained_items()
 
     # --- enabling ---------------------------------------------------------------------------------
@@ -386,6 +391,12 @@ class TrainingView(QWidget):
 
     def _update_pretrained_items(self) -> None:
         arch = self.arch.currentData()
+        facts = self._facts.get(arch)
+        self.arch_facts.setText(
+            f"{fmt_count(facts['params'])} parameters · {facts['gflops']:.1f} GFLOPs per 224 px image"
+            if facts
+            else " "
+        )
         known = arch in self._imagenet
         available, file = self._imagenet.get(arch, (False, ""))
         item = self.pretrained.model().item(PRETRAINED_IMAGENET)
@@ -399,7 +410,8 @@ class TrainingView(QWidget):
         )
         self.pretrained.setItemData(PRETRAINED_IMAGENET, tip, Qt.ItemDataRole.ToolTipRole)
         if known and not available:
-            self.pretrained_hint.setText(f"ImageNet weights not found; to use them put the file at {file}")
+            short = file.replace(str(Path.home()), "~", 1)
+            self.pretrained_hint.setText(f"ImageNet weights are not on disk (never downloaded). To use them, put {short}")
             self.pretrained_hint.show()
             if self.pretrained.currentIndex() == PRETRAINED_IMAGENET:
                 self.pretrained.setCurrentIndex(PRETRAINED_NONE)
@@ -551,6 +563,7 @@ class TrainingView(QWidget):
             self._run_result = e.result
         elif isinstance(e, ev.RunFailed):
             self._run_error = e.error
+        self.engine_event.emit(e)
 
     def _on_started(self, e: ev.RunStarted) -> None:
         # start_epoch = epochs already done (0 for a fresh run); event epochs are 1-based

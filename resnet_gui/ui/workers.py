@@ -103,13 +103,19 @@ def pil_to_qimage(img: Any) -> QImage:
     return qimg.copy()
 
 
-def load_qimage(path: str, max_side: int) -> tuple[QImage, dict]:
-    """Decode `path` with the engine's one image loader, shrink to `max_side`, return (QImage, info)."""
+def load_qimage(path: str, max_side: int, upscale: bool = False) -> tuple[QImage, dict]:
+    """Decode `path` with the engine's one image loader, fit it in `max_side`, return (QImage, info)."""
+    from PIL import Image
+
     from resnet_gui.engine.images import load_image
 
     img = load_image(path)
     info = {"width": img.width, "height": img.height}
-    img.thumbnail((max_side, max_side))
+    if upscale and max(img.size) < max_side:  # small images fill their thumbnail cell
+        scale = max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+    else:
+        img.thumbnail((max_side, max_side))
     return pil_to_qimage(img), info
 
 
@@ -137,9 +143,17 @@ class ImageLoader(QObject):
     loaded = Signal(str, QImage, object)  # path, image, {"width", "height"} of the original
     failed = Signal(str, str)  # path, reason
 
-    def __init__(self, max_side: int, threads: int = 2, max_pending: int = 256, parent: QObject | None = None):
+    def __init__(
+        self,
+        max_side: int,
+        threads: int = 2,
+        max_pending: int = 256,
+        upscale: bool = False,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.max_side = max_side
+        self.upscale = upscale
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()
@@ -191,7 +205,7 @@ class ImageLoader(QObject):
                     return
                 path = self._queue.pop()  # newest first
             try:
-                qimg, info = load_qimage(path, self.max_side)
+                qimg, info = load_qimage(path, self.max_side, self.upscale)
             except Exception as exc:  # a bad file is a row in the problems list, not a crash
                 reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
                 self._signals.failed.emit(path, reason)
