@@ -23,7 +23,9 @@ def _is_ui_test(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_qt_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch):
+def _isolated_qt_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch
+):
     """QSettings (INI, user scope) and the user cache live in a fresh temp folder for each UI test."""
     if not _is_ui_test(request):
         yield

@@ -28,6 +28,17 @@ _DEFAULT_SIZE = 64
 _COMPLETE_MARKER = ".complete"  # hidden, so scan_dataset ignores it
 _SUPERSAMPLE = 2  # draw at 2x and downsample: smooth edges at little cost
 _SPLIT_IDS = {"all": 0, "train": 1, "val": 2}
+# How hard the images are: shape radius (fraction of the side), how far its centre may stray from the
+# middle, background texture amplitude, pixel noise, distractor-line probability, fill/background contrast.
+_RADIUS = (0.24, 0.38)
+_JITTER = 0.5
+_TEXTURE = 30.0
+_NOISE_MAX = 6.0
+_LINE_P = 0.35
+_MIN_CONTRAST = 70.0
+_BG_MAX_LUMA = 120.0
+_BG_SATURATION = 0.8
+_DARK_OUTLINE = False
 
 
 def make_demo_dataset(
@@ -99,13 +110,17 @@ def draw_shape(name: str, size: int, rng: np.random.Generator) -> Image.Image:
     image = Image.fromarray(background, "RGB")
     draw = ImageDraw.Draw(image)
 
-    radius = big * rng.uniform(0.24, 0.38)
+    radius = big * rng.uniform(*_RADIUS)
     margin = radius * 1.05
-    cx = rng.uniform(margin, big - margin)
-    cy = rng.uniform(margin, big - margin)
+    lo, hi = max(margin, big * (0.5 - _JITTER)), min(big - margin, big * (0.5 + _JITTER))
+    cx = rng.uniform(lo, max(lo, hi))
+    cy = rng.uniform(lo, max(lo, hi))
     angle = rng.uniform(0, 2 * math.pi)
     outline = tuple(int(c) for c in np.clip(np.array(fill) * rng.uniform(0.4, 0.8), 0, 255))
     width = int(rng.integers(0, 3)) * _SUPERSAMPLE
+    if _DARK_OUTLINE:
+        outline = tuple(int(c) for c in rng.integers(0, 40, size=3))
+        width = int(rng.integers(2, 4)) * _SUPERSAMPLE * max(1, size // 64)
 
     if name == "circle":
         ry = radius * rng.uniform(0.85, 1.0)  # slightly oval at most, never a line
@@ -114,13 +129,13 @@ def draw_shape(name: str, size: int, rng: np.random.Generator) -> Image.Image:
         points = _polygon(name, cx, cy, radius, angle, rng)
         draw.polygon(points, fill=fill, outline=outline if width else None, width=max(width, 1))
 
-    for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.35 else 0):
+    for _ in range(int(rng.integers(0, 3)) if rng.random() < _LINE_P else 0):
         x0, y0, x1, y1 = rng.uniform(0, big, size=4)
         colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
         draw.line([x0, y0, x1, y1], fill=colour, width=int(rng.integers(1, 3)) * _SUPERSAMPLE)
 
     image = image.resize((size, size), Image.Resampling.BOX)
-    sigma = rng.uniform(0.0, 6.0)
+    sigma = rng.uniform(0.0, _NOISE_MAX)
     pixels = np.asarray(image, dtype=np.float32) + rng.normal(0.0, sigma, size=(size, size, 3))
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
@@ -144,34 +159,39 @@ def _polygon(
 
 
 def _background(size: int, rng: np.random.Generator) -> np.ndarray:
-    """Flat, linear gradient or smooth noise texture, as uint8 HxWx3."""
+    """Flat, linear gradient or smooth noise texture in a dim colour, as uint8 HxWx3."""
     kind = rng.integers(0, 3)
-    c0 = rng.uniform(0, 255, size=3)
+    c0 = _dim_colour(rng)
     if kind == 0:
         return np.broadcast_to(c0.astype(np.uint8), (size, size, 3)).copy()
     if kind == 1:
-        c1 = np.clip(c0 + rng.uniform(-90, 90, size=3), 0, 255)
+        c1 = np.clip(c0 + rng.uniform(-_TEXTURE, _TEXTURE, size=3) * 1.5, 0, 255)
         direction = rng.uniform(0, 2 * math.pi)
         coords = np.linspace(-0.5, 0.5, size, dtype=np.float32)
         t = np.cos(direction) * coords[None, :] + np.sin(direction) * coords[:, None] + 0.5
         t = np.clip(t, 0, 1)[..., None]
         return (c0 * (1 - t) + c1 * t).astype(np.uint8)
     cells = int(rng.integers(3, 9))
-    coarse = rng.uniform(-35, 35, size=(cells, cells, 3)) + c0
+    coarse = rng.uniform(-_TEXTURE, _TEXTURE, size=(cells, cells, 3)) + c0
     texture = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8), "RGB")
     return np.asarray(texture.resize((size, size), Image.Resampling.BILINEAR)).copy()
 
 
+def _dim_colour(rng: np.random.Generator) -> np.ndarray:
+    """A muted background colour: any hue, limited brightness and saturation."""
+    colour = rng.uniform(0, 255, size=3)
+    gray = colour.mean()
+    colour = gray + rng.uniform(0.3, _BG_SATURATION) * (colour - gray)
+    luma = _luma(colour)
+    if luma > _BG_MAX_LUMA:
+        colour = colour * (_BG_MAX_LUMA / luma)
+    return colour
+
+
 def _contrasting_colour(mean: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int]:
-    """A random fill colour far enough from the background's mean colour to stay visible."""
-    target = _luma(mean)
-    colour = rng.integers(0, 256, size=3)
-    for _ in range(8):
-        if abs(_luma(colour) - target) > 70:
-            break
-        colour = rng.integers(0, 256, size=3)
-    else:
-        colour = np.full(3, 25 if target > 127 else 230)
+    """A random fill colour brighter than the background in every channel, so the silhouette stands out."""
+    low = np.minimum(np.asarray(mean, dtype=np.float64) + _MIN_CONTRAST, 255.0)
+    colour = low + rng.uniform(0.0, 1.0, size=3) * (255.0 - low)
     return int(colour[0]), int(colour[1]), int(colour[2])
 
 

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.ui.common import MessageBar, error_text, heading
+from resnet_gui.ui.common import MessageBar, error_text, heading, settings
 from resnet_gui.ui.workers import ImageLoader, Worker
 
 THUMB = 96
@@ -55,12 +55,12 @@ class ScanResult:
     """What the view shows about a folder; built on the worker thread."""
 
     index: Any  # engine.data.DatasetIndex
-    entries: list[tuple[str, int, str]]  # (path, label, split), sorted by class then path
+    entries: list[tuple[str, int, str]]  # (path, label, split), grouped by class
     auto_img_size: int | None
     scan_s: float
     val_split: float
     is_demo: bool = False
-    extra: dict = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> images
 
     @property
     def root(self) -> str:
@@ -77,13 +77,21 @@ def scan_for_view(path: str | None, val_split: float = 0.2) -> ScanResult:
     t0 = time.perf_counter()
     index = data.scan_dataset(path, val_split=val_split)
     scan_s = time.perf_counter() - t0
-    entries = [(s.path, s.label, "train") for s in index.train] + [(s.path, s.label, "val") for s in index.val]
-    entries.sort(key=lambda e: (e[1], e[0]))
+    # grouped by class with a plain loop, not a sort: list.sort holds the GIL (and so stalls the GUI
+    # thread) for the whole merge on 100k entries
+    buckets: list[list[tuple[str, int, str]]] = [[] for _ in index.classes]
+    for split, samples in (("train", index.train), ("val", index.val)):
+        for s in samples:
+            buckets[s.label].append((s.path, s.label, split))
+    for bucket in buckets:
+        bucket.sort()  # by path; one class at a time keeps each GIL hold short
+    entries = [e for bucket in buckets for e in bucket]
     try:
         auto = data.auto_img_size(index)
     except Exception:  # a guess for the form only; training decides for itself
         auto = None
-    return ScanResult(index, entries, auto, scan_s, val_split, is_demo)
+    counts = {split: index.counts(split) for split in ("train", "val", "all")}
+    return ScanResult(index, entries, auto, scan_s, val_split, is_demo, counts)
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -131,13 +139,17 @@ class ThumbnailModel(QAbstractListModel):
         self.beginResetModel()
         self._loader.cancel_all()
         self._asked.clear()
-        self._rows = [e for e in self._entries if (label is None or e[1] == label) and (split is None or e[2] == split)]
+        self._rows = [
+            e for e in self._entries if (label is None or e[1] == label) and (split is None or e[2] == split)
+        ]
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self._rows)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
         path, label, split = self._rows[index.row()]
@@ -239,7 +251,11 @@ class ClassBars(QWidget):
             y = i * self.ROW
             p.setPen(text_color)
             label = fm.elidedText(name, Qt.TextElideMode.ElideRight, name_w - 8)
-            p.drawText(QRect(0, y, name_w - 6, self.ROW), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, label)
+            p.drawText(
+                QRect(0, y, name_w - 6, self.ROW),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                label,
+            )
             w_tr = int(bar_w * tr / top)
             w_va = int(bar_w * va / top)
             p.setPen(Qt.PenStyle.NoPen)
@@ -259,7 +275,9 @@ class ClassBars(QWidget):
 class ImageDialog(QDialog):
     """One image, large, with its path, pixel size and class."""
 
-    def __init__(self, loader: ImageLoader, path: str, class_name: str, split: str, parent: QWidget | None = None):
+    def __init__(
+        self, loader: ImageLoader, path: str, class_name: str, split: str, parent: QWidget | None = None
+    ):
         super().__init__(parent)
         self.setWindowTitle(Path(path).name)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -436,7 +454,8 @@ class DatasetView(QWidget):
 
     # --- opening ----------------------------------------------------------------------------------
     def choose_folder(self) -> None:
-        start = self.result.root if self.result else str(Path.home())
+        last = str(settings().value("last_folder", "") or "")
+        start = self.result.root if self.result and not self.result.is_demo else last or str(Path.home())
         path = QFileDialog.getExistingDirectory(self, "Open Dataset Folder", start)
         if path:
             self.open_folder(path)
@@ -482,7 +501,7 @@ class DatasetView(QWidget):
         else:
             how = "from the train/ and val/ folders"
         self.split_label.setText(f"{len(index.train):,} train · {len(index.val):,} val ({how})")
-        tr, va = index.counts("train"), index.counts("val")
+        tr, va = result.counts["train"], result.counts["val"]
         self.bars.set_counts([(c, tr.get(c, 0), va.get(c, 0)) for c in index.classes])
         self._bars_scroll.setFixedHeight(min(self.bars.sizeHint().height() + 4, 360))
         self.problems.clear()
@@ -492,7 +511,7 @@ class DatasetView(QWidget):
         self.class_filter.blockSignals(True)
         self.class_filter.clear()
         self.class_filter.addItem(f"All classes ({n:,})")
-        total = index.counts("all")
+        total = result.counts["all"]
         for c in index.classes:
             self.class_filter.addItem(f"{c} ({total.get(c, 0):,})")
         self.class_filter.blockSignals(False)

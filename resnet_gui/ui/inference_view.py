@@ -7,6 +7,7 @@ sortable table; the selected row shows the picture, the top-k bars and the timin
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
     QSize,
@@ -54,7 +54,6 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import (
-    CHECKPOINT_FILTER,
     IMAGE_FILTER,
     MessageBar,
     error_text,
@@ -115,7 +114,14 @@ def predict_items(predictor: Any, items: list[Any], topk: int, on_event: Any, st
             if not found:
                 from resnet_gui.engine.predict import Prediction
 
-                on_event(Row(Path(item).name, str(item), Prediction(str(item), error="no images in this folder"), None))
+                on_event(
+                    Row(
+                        Path(item).name,
+                        str(item),
+                        Prediction(str(item), error="no images in this folder"),
+                        None,
+                    )
+                )
             sources.extend(str(p) for p in found)
         else:
             sources.append(str(item))
@@ -170,12 +176,16 @@ class ResultsModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid():
             return None
         row = self.rows[index.row()]
@@ -274,7 +284,9 @@ class ImagePreview(QLabel):
         img = self._image
         size = self.size() - QSize(8, 8)
         small = img.width() * 2 <= size.width() and img.height() * 2 <= size.height()
-        mode = Qt.TransformationMode.FastTransformation if small else Qt.TransformationMode.SmoothTransformation
+        mode = (
+            Qt.TransformationMode.FastTransformation if small else Qt.TransformationMode.SmoothTransformation
+        )
         scaled = img.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode)
         self.setPixmap(QPixmap.fromImage(scaled))
 
@@ -301,7 +313,12 @@ class InferenceView(QWidget):
         self.previews.loaded.connect(self._on_preview)
         self.previews.failed.connect(self._on_preview_failed)
         self._build()
-        QShortcut(QKeySequence.StandardKey.Paste, self, self.paste, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(
+            QKeySequence.StandardKey.Paste,
+            self,
+            self.paste,
+            context=Qt.ShortcutContext.WindowShortcut,  # while this tab is shown, wherever the focus is
+        )
         self._show_page()
 
     # --- layout -----------------------------------------------------------------------------------
@@ -489,7 +506,9 @@ class InferenceView(QWidget):
             self._load_path = arg
         else:
             if self.predictor is None:
-                self._show_error("No model loaded yet: train one on the Train tab or open a checkpoint first.")
+                self._show_error(
+                    "No model loaded yet: train one on the Train tab or open a checkpoint first."
+                )
                 self._next_job()
                 return
             self.results.clear()
@@ -531,10 +550,8 @@ class InferenceView(QWidget):
         classes = info["classes"]
         shown = ", ".join(classes[:6]) + (f", … ({len(classes)} in all)" if len(classes) > 6 else "")
         created = info.get("created") or ""
-        try:
+        with contextlib.suppress(ValueError):  # show what is there if it is not ISO-8601
             created = datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
-        except ValueError:
-            pass
         acc = info.get("val_acc")
         parts = [
             f"<b>Model:</b> {info['arch']} · {info['img_size']} px",
@@ -554,7 +571,11 @@ class InferenceView(QWidget):
         """Classify files, folders and/or QImages (replaces the table)."""
         if not items:
             return
-        if self.predictor is None and not any(k == "load" for k, _ in self._queue) and self._job_kind != "load":
+        if (
+            self.predictor is None
+            and not any(k == "load" for k, _ in self._queue)
+            and self._job_kind != "load"
+        ):
             self._show_error("No model loaded yet: train one on the Train tab, or open a checkpoint first.")
             return
         self.message.hide()
@@ -680,10 +701,16 @@ class InferenceView(QWidget):
         self.topk.set_topk(p.topk)
         t = p.timing_ms
         device = self.predictor.device_name if self.predictor is not None else ""
+        rows = "".join(
+            f"<tr><td>{name}</td><td align='right'>&nbsp;&nbsp;{fmt_ms(t.get(key))}</td></tr>"
+            for name, key in (
+                ("load (read + decode)", "load"),
+                ("preprocess", "preprocess"),
+                ("forward pass", "forward"),
+            )
+        )
         self.timing_label.setText(
-            f"<b>{fmt_ms(t.get('total'))}</b> in all on {device}<br>"
-            f"load {fmt_ms(t.get('load'))} · preprocess {fmt_ms(t.get('preprocess'))} · "
-            f"forward {fmt_ms(t.get('forward'))}"
+            f"<b>{fmt_ms(t.get('total'))}</b> on {device}<table style='margin-top:4px'>{rows}</table>"
         )
         if row.image is not None:
             self.preview.set_image(row.image)
@@ -715,17 +742,34 @@ class InferenceView(QWidget):
         try:
             with open(path, "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
-                w.writerow(["path", "predicted", "confidence", "topk", "load_ms", "preprocess_ms", "forward_ms", "total_ms", "error"])
+                w.writerow(
+                    [
+                        "path",
+                        "predicted",
+                        "confidence",
+                        "topk",
+                        "load_ms",
+                        "preprocess_ms",
+                        "forward_ms",
+                        "total_ms",
+                        "error",
+                    ]
+                )
                 for r in self.results.rows:
                     p, t = r.prediction, r.prediction.timing_ms or {}
-                    w.writerow([
-                        r.path or r.name,
-                        p.topk[0][0] if p.topk else "",
-                        f"{p.topk[0][1]:.6f}" if p.topk else "",
-                        ";".join(f"{c}:{q:.6f}" for c, q in p.topk),
-                        *(f"{t[k]:.3f}" if k in t else "" for k in ("load", "preprocess", "forward", "total")),
-                        p.error or "",
-                    ])
+                    w.writerow(
+                        [
+                            r.path or r.name,
+                            p.topk[0][0] if p.topk else "",
+                            f"{p.topk[0][1]:.6f}" if p.topk else "",
+                            ";".join(f"{c}:{q:.6f}" for c, q in p.topk),
+                            *(
+                                f"{t[k]:.3f}" if k in t else ""
+                                for k in ("load", "preprocess", "forward", "total")
+                            ),
+                            p.error or "",
+                        ]
+                    )
         except OSError as exc:
             self._show_error(f"Cannot write {path}: {exc.strerror or exc}")
 

@@ -48,8 +48,7 @@ class TrainingPlots(QWidget):
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.getPlotItem().getViewBox().setLimits(yMin=-5, yMax=105)
 
-        legend = self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
-        legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+        self._legend(self.loss_plot, offset=(-10, 10))
         self.step_curve = self.loss_plot.plot(pen=pg.mkPen(GREY, width=1), name="per step")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen(BLUE, width=2), name="per step, smoothed")
         self.train_loss_curve = self._epoch_curve(self.loss_plot, BLUE, "train (epoch)")
@@ -58,8 +57,7 @@ class TrainingPlots(QWidget):
             curve.setDownsampling(auto=True, method="mean")
             curve.setClipToView(True)
 
-        legend = self.acc_plot.getPlotItem().addLegend(offset=(-10, -10))
-        legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+        self._legend(self.acc_plot, offset=(-10, -10))
         self.train_acc_curve = self._epoch_curve(self.acc_plot, BLUE, "train")
         self.val_acc_curve = self._epoch_curve(self.acc_plot, ORANGE, "val", dashed=True)
 
@@ -74,6 +72,16 @@ class TrainingPlots(QWidget):
         self.redraw_count = 0
         self.redraw_times: deque[float] = deque(maxlen=1000)
         self.reset()
+
+    def _legend(self, plot: pg.PlotWidget, offset: tuple[int, int]) -> pg.LegendItem:
+        """A legend on a translucent card, so curves passing under it stay readable."""
+        base = self.palette().color(QPalette.ColorRole.Base)
+        base.setAlpha(215)
+        legend = plot.getPlotItem().addLegend(
+            offset=offset, brush=pg.mkBrush(base), pen=pg.mkPen(GREY), verSpacing=-4
+        )
+        legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+        return legend
 
     @staticmethod
     def _epoch_curve(plot: pg.PlotWidget, color: str, name: str, dashed: bool = False) -> pg.PlotDataItem:

@@ -47,10 +47,10 @@ from resnet_gui.ui.common import (
     settings,
 )
 from resnet_gui.ui.plots import TrainingPlots
-from resnet_gui.ui.workers import Worker
+from resnet_gui.ui.workers import Worker, lower_thread_priority
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")  # engine.models.ARCHS, kept import-free
-AUGMENTS = ("none", "light", "strong")
+# engine.models.ARCHS, repeated so the form can be built before torch is imported
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 PRETRAINED_NONE, PRETRAINED_IMAGENET, PRETRAINED_FILE = 0, 1, 2
 
 
@@ -72,6 +72,14 @@ def model_facts(on_event: Any, stop: Any) -> None:
         except Exception as exc:  # the form still works without the numbers
             facts["error"] = str(exc)
         on_event(facts)
+
+
+def train_in_background(config: Any, on_event: Any, stop: Any) -> Any:
+    """The engine's train(), at a lower CPU priority than the window (Linux), on the worker thread."""
+    from resnet_gui.engine.train import train
+
+    lower_thread_priority()
+    return train(config, on_event, stop)
 
 
 def default_runs_dir() -> Path:
@@ -119,21 +127,27 @@ class TrainingView(QWidget):
         for a in ARCHS:
             self.arch.addItem(arch_label(a), a)
         self.arch.setToolTip("Deeper networks can learn more but train slower. ResNet-18 is a good start.")
+
         self.arch.currentIndexChanged.connect(self._update_pretrained_items)
         self.arch_facts = QLabel(" ")
         self.arch_facts.setEnabled(False)
+        self.arch_facts.setWordWrap(True)
 
         self.pretrained = QComboBox()
         self.pretrained.addItems(["None (train from scratch)", "ImageNet", "From file…"])
-        self.pretrained.setToolTip("Start from weights learned on another dataset: learns faster from few images.")
+        self.pretrained.setToolTip(
+            "Start from weights learned on another dataset: learns faster from few images."
+        )
         self.pretrained.activated.connect(self._on_pretrained_activated)
         self.pretrained.currentIndexChanged.connect(self._update_enabled)
         self.pretrained_hint = QLabel()
         self.pretrained_hint.setWordWrap(True)
         self.pretrained_hint.setEnabled(False)
         self.pretrained_hint.hide()
-        self.freeze = QCheckBox("Freeze backbone (train only the last layer)")
-        self.freeze.setToolTip("Fast and good with few images when starting from pretrained weights.")
+        self.freeze = QCheckBox("Freeze backbone")
+        self.freeze.setToolTip(
+            "Train only the last layer: fast, and good with few images when starting from pretrained weights."
+        )
 
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
@@ -165,6 +179,11 @@ class TrainingView(QWidget):
         for name in ("auto", "cpu", "cuda", "mps"):
             self.device.addItem(name, name)
         self.device.setToolTip("Where to train. Auto uses a GPU when there is one.")
+
+        for combo in (self.arch, self.pretrained, self.augment, self.device):
+            # long item texts (params, file names, GPU names) must not widen the panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
 
         model_box = QGroupBox("Model")
         mf = QFormLayout(model_box)
@@ -199,7 +218,9 @@ class TrainingView(QWidget):
         self.start_button.clicked.connect(self.start)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setShortcut(QKeySequence("Ctrl+."))
-        self.stop_button.setToolTip("Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)")
+        self.stop_button.setToolTip(
+            "Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)"
+        )
         self.stop_button.setMinimumHeight(34)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
@@ -216,7 +237,8 @@ class TrainingView(QWidget):
         left_scroll.setWidget(left)
         left_scroll.setWidgetResizable(True)
         left_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        left_scroll.setMinimumWidth(340)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + 24)
 
         # right: progress, plots, result, log
         self.progress = QProgressBar()
@@ -243,7 +265,9 @@ class TrainingView(QWidget):
         self.more_epochs.setPrefix("+")
         self.more_epochs.setSuffix(" epochs")
         self.continue_button = QPushButton("Continue training")
-        self.continue_button.setToolTip("Train more epochs from the saved state (optimizer and schedule carry on)")
+        self.continue_button.setToolTip(
+            "Train more epochs from the saved state (optimizer and schedule carry on)"
+        )
         self.continue_button.clicked.connect(self.continue_training)
         rb = QHBoxLayout()
         rb.addWidget(self.use_button)
@@ -336,7 +360,9 @@ class TrainingView(QWidget):
         self.dataset_label.setText(
             f"Dataset: <b>{name}</b> — {index.num_images:,} images, {len(index.classes)} classes"
         )
-        self.img_size.setSpecialValueText(f"auto ({result.auto_img_size} px)" if result.auto_img_size else "auto")
+        self.img_size.setSpecialValueText(
+            f"auto ({result.auto_img_size} px)" if result.auto_img_size else "auto"
+        )
         folders = index.split_source != "auto"
         self.val_split.setEnabled(not folders)
         self.val_split.setToolTip(
@@ -393,9 +419,7 @@ class TrainingView(QWidget):
         arch = self.arch.currentData()
         facts = self._facts.get(arch)
         self.arch_facts.setText(
-            f"{fmt_count(facts['params'])} parameters · {facts['gflops']:.1f} GFLOPs per 224 px image"
-            if facts
-            else " "
+            f"{fmt_count(facts['params'])} params · {facts['gflops']:.1f} GFLOPs at 224 px" if facts else " "
         )
         known = arch in self._imagenet
         available, file = self._imagenet.get(arch, (False, ""))
@@ -410,8 +434,11 @@ class TrainingView(QWidget):
         )
         self.pretrained.setItemData(PRETRAINED_IMAGENET, tip, Qt.ItemDataRole.ToolTipRole)
         if known and not available:
-            short = file.replace(str(Path.home()), "~", 1)
-            self.pretrained_hint.setText(f"ImageNet weights are not on disk (never downloaded). To use them, put {short}")
+            self.pretrained_hint.setText(
+                f"ImageNet weights are not on disk (we never download). To use them, put "
+                f"<i>{Path(file).name}</i> in the torch hub folder (hover for the path)."
+            )
+            self.pretrained_hint.setToolTip(file)
             self.pretrained_hint.show()
             if self.pretrained.currentIndex() == PRETRAINED_IMAGENET:
                 self.pretrained.setCurrentIndex(PRETRAINED_NONE)
@@ -435,7 +462,9 @@ class TrainingView(QWidget):
 
     def _on_pretrained_activated(self, index: int) -> None:
         if index == PRETRAINED_FILE:
-            path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", self._pretrained_file, CHECKPOINT_FILTER)
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Pretrained weights", self._pretrained_file, CHECKPOINT_FILTER
+            )
             if path:
                 self._set_pretrained_file(path)
             else:
@@ -504,8 +533,6 @@ class TrainingView(QWidget):
         self._run(config)
 
     def _run(self, config: Any) -> None:
-        from resnet_gui.engine.train import train
-
         if self._worker is not None:
             self._worker.join()  # the last run has ended; make sure its thread has too
         self._config = config
@@ -519,7 +546,7 @@ class TrainingView(QWidget):
         self.progress.setFormat("Starting…")
         self.speed_label.setText("Preparing data and model…")
         self._t0 = time.monotonic()
-        self._worker = Worker(train, config)
+        self._worker = Worker(train_in_background, config)
         self._worker.event.connect(self._on_event)
         self._worker.returned.connect(self._on_returned)
         self._worker.errored.connect(self._on_errored)
@@ -555,7 +582,9 @@ class TrainingView(QWidget):
         elif isinstance(e, ev.CheckpointSaved):
             self.checkpoints[e.kind] = e.path
             if e.kind == "best":
-                self._log(f"  saved best checkpoint (epoch {e.epoch}, val acc {fmt_pct(e.val_acc)}): {e.path}")
+                self._log(
+                    f"  saved best checkpoint (epoch {e.epoch}, val acc {fmt_pct(e.val_acc)}): {e.path}"
+                )
         elif isinstance(e, ev.ImageSkipped):
             self._skipped += 1
             self._log(f"  skipped {e.path}: {e.reason}")
@@ -598,7 +627,9 @@ class TrainingView(QWidget):
         self.plots.add_epoch(e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc)
         self.progress.setValue(int(1000 * self._fraction(e.epoch, self._steps)))
         val = (
-            f"val loss {e.val_loss:.3f} acc {fmt_pct(e.val_acc)}" if e.val_loss is not None else "no validation set"
+            f"val loss {e.val_loss:.3f} acc {fmt_pct(e.val_acc)}"
+            if e.val_loss is not None
+            else "no validation set"
         )
         star = "  ★ best" if e.is_best else ""
         self._log(
@@ -650,12 +681,16 @@ class TrainingView(QWidget):
         lines = []
         if stopped:
             lines.append("Stopped early; the best checkpoint so far is kept.")
-        lines.append(f"Checkpoint: {ckpt}" if ckpt else "No checkpoint was saved (stopped before the first epoch).")
+        lines.append(
+            f"Checkpoint: {ckpt}" if ckpt else "No checkpoint was saved (stopped before the first epoch)."
+        )
         if getattr(r, "skipped", None):
             lines.append(f"{len(r.skipped)} unreadable images were skipped (see the log).")
         self.result_text.setText("<br>".join(lines))
         self.result_box.show()
-        self._log(f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}.")
+        self._log(
+            f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
+        )
 
     def _show_error(self, text: str) -> None:
         self.message.show_message(text)

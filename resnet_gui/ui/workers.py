@@ -11,13 +11,16 @@ screen come before the ones scrolled past) for thumbnails and previews.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,15 @@ class Worker(QObject):
             self.finished.emit()
 
 
+def lower_thread_priority(niceness: int = 5) -> None:
+    """Be nice to the GUI: on Linux niceness is per thread and inherited by the threads (torch's OpenMP
+    team) and processes (DataLoader workers) this one starts, so the window stays smooth while they
+    use every core. Elsewhere a no-op (macOS would renice the whole process)."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):  # not allowed here: run at normal priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
 def pil_to_qimage(img: Any) -> QImage:
     """A PIL image (any mode) as an RGB QImage that owns its pixels; safe to build off the GUI thread."""
     if img.mode != "RGB":
@@ -160,6 +172,7 @@ class ImageLoader(QObject):
         self._pending: set[str] = set()
         self._running = 0
         self._closed = False
+        self._kick_scheduled = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
         self._signals = _LoaderSignals()
@@ -174,10 +187,18 @@ class ImageLoader(QObject):
             self._queue.append(path)
             while len(self._queue) > self._max_pending:
                 self._pending.discard(self._queue.popleft())
-            start = self._running < self._pool.maxThreadCount()
-            if start:
-                self._running += 1
-        if start:
+        if not self._kick_scheduled:
+            # one start per event-loop pass, not per request: a paint asks for dozens of thumbnails
+            self._kick_scheduled = True
+            QTimer.singleShot(0, self, self._kick)
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        with self._lock:
+            n = min(len(self._queue), self._pool.maxThreadCount() - self._running)
+            n = 0 if self._closed else max(0, n)
+            self._running += n
+        for _ in range(n):
             self._pool.start(_Drain(self))
 
     def cancel_all(self) -> None:

@@ -70,11 +70,17 @@ class PlatformReport:
     def message(self) -> str:
         lines = []
         if self.missing:
-            lines.append("Qt cannot open a window: these system libraries are missing: " + ", ".join(self.missing) + ".")
+            lines.append(
+                "Qt cannot open a window: these system libraries are missing: "
+                + ", ".join(self.missing)
+                + "."
+            )
             if self.packages:
                 lines.append("On Debian/Ubuntu install them with:")
                 lines.append("    " + self.install_command)
-                lines.append("(other distributions: install the packages that provide these libraries, e.g. xcb-util-cursor)")
+                lines.append(
+                    "(other distributions: install the packages that provide these libraries, e.g. xcb-util-cursor)"
+                )
         if self.no_display:
             lines.append(
                 "No display: neither DISPLAY nor WAYLAND_DISPLAY is set, so there is no screen to show the window on. "
@@ -122,7 +128,10 @@ def _qt_xcb_plugin_missing() -> list[str] | None:
         if spec is None or not spec.submodule_search_locations:
             return None
         qt = Path(next(iter(spec.submodule_search_locations))) / "Qt"
-        targets = [qt / "plugins" / "platforms" / "libqxcb.so", *sorted((qt / "lib").glob("libQt6XcbQpa.so*"))[:1]]
+        targets = [
+            qt / "plugins" / "platforms" / "libqxcb.so",
+            *sorted((qt / "lib").glob("libQt6XcbQpa.so*"))[:1],
+        ]
         targets = [t for t in targets if t.exists()]
         if not targets:
             return None
@@ -166,7 +175,9 @@ def can_self_install(is_root: bool | None = None, apt: str | None = None, debian
     return bool(is_root and apt and debian)
 
 
-def install_packages(packages: list[str], run: Callable[..., object] = subprocess.run, out=sys.stderr) -> bool:
+def install_packages(
+    packages: list[str], run: Callable[..., object] = subprocess.run, out=sys.stderr
+) -> bool:
     """`apt-get update && apt-get install -y PACKAGES`, output passed through; True on success."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     print(f"resnet-gui: installing {' '.join(packages)} (running as root)…", file=out, flush=True)

@@ -61,7 +61,9 @@ def test_dropping_images_shows_predictions_and_timings(qtbot, view, tiny_dataset
     assert confs == sorted(confs, key=lambda s: float(s.rstrip("%")), reverse=True)
 
 
-def test_dropping_a_non_image_shows_an_error_and_the_app_keeps_working(qtbot, view, tiny_dataset, checkpoint, tmp_path):
+def test_dropping_a_non_image_shows_an_error_and_the_app_keeps_working(
+    qtbot, view, tiny_dataset, checkpoint, tmp_path
+):
     _load(qtbot, view, checkpoint)
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture")

@@ -35,7 +35,9 @@ def test_window_opens_with_three_views_menus_and_device(qtbot, window):
     assert "Recent" in actions
     assert "About ResNet GUI" in actions
     # the device is probed off the GUI thread and lands in the status bar
-    qtbot.waitUntil(lambda: "CPU" in window.device_label.text() or "NVIDIA" in window.device_label.text(), timeout=60_000)
+    qtbot.waitUntil(
+        lambda: "CPU" in window.device_label.text() or "NVIDIA" in window.device_label.text(), timeout=60_000
+    )
     assert window.status_label.text() == "Ready"
 
 
@@ -72,9 +74,9 @@ def test_dropping_a_checkpoint_anywhere_loads_it(qtbot, window, checkpoint):
         drop_paths(window, [checkpoint])
     assert window.tabs.currentIndex() == CLASSIFY_TAB
     assert "resnet18" in window.inference_view.model_label.text()
-    assert QSettings(common.settings().fileName(), QSettings.Format.IniFormat).value("last_checkpoint") == str(
-        checkpoint
-    )
+    assert QSettings(common.settings().fileName(), QSettings.Format.IniFormat).value(
+        "last_checkpoint"
+    ) == str(checkpoint)
 
 
 def test_window_reopens_with_the_last_checkpoint(qtbot, window, tmp_path, tiny_dataset, checkpoint):

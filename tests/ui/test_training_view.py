@@ -16,7 +16,7 @@ from tests.ui.helpers import fill_train_form, open_dataset
 @pytest.fixture
 def view(window, tiny_dataset, qtbot):
     """The Train tab, shown, on the tiny dataset."""
-    open_dataset(qtbot, window, view)
+    open_dataset(qtbot, window, tiny_dataset)
     window.tabs.setCurrentIndex(TRAIN_TAB)
     return window.training_view
 
@@ -56,7 +56,9 @@ def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     assert "Best validation accuracy" in view.result_title.text()
     assert result.checkpoint in view.result_text.text()
     # unlocked again
-    assert view.settings_box.isEnabled() and view.start_button.isEnabled() and not view.stop_button.isEnabled()
+    assert (
+        view.settings_box.isEnabled() and view.start_button.isEnabled() and not view.stop_button.isEnabled()
+    )
     assert view.use_button.isEnabled() and view.continue_button.isEnabled()
     assert window.status_label.text() == "Ready"
 

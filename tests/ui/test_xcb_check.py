@@ -26,13 +26,18 @@ def test_missing_libraries_are_named_with_their_packages():
 
 def test_ldd_findings_are_used_when_available():
     report = check_platform(
-        {"DISPLAY": ":0"}, has_library=lambda s: False, plugin_missing=lambda: ["libxcb-icccm.so.4"], system="linux"
+        {"DISPLAY": ":0"},
+        has_library=lambda s: False,
+        plugin_missing=lambda: ["libxcb-icccm.so.4"],
+        system="linux",
     )
     assert report.missing == ["libxcb-icccm.so.4"] and report.packages == ["libxcb-icccm4"]
 
 
 def test_all_present_is_ok():
-    assert check_platform({"DISPLAY": ":0"}, has_library=lambda s: True, plugin_missing=None, system="linux").ok
+    assert check_platform(
+        {"DISPLAY": ":0"}, has_library=lambda s: True, plugin_missing=None, system="linux"
+    ).ok
 
 
 def test_no_display_is_said_clearly():
@@ -43,23 +48,32 @@ def test_no_display_is_said_clearly():
 
 def test_other_platforms_and_plugins_are_not_checked():
     never = lambda s: False  # noqa: E731
-    assert check_platform({"QT_QPA_PLATFORM": "offscreen"}, has_library=never, plugin_missing=None, system="linux").ok
+    assert check_platform(
+        {"QT_QPA_PLATFORM": "offscreen"}, has_library=never, plugin_missing=None, system="linux"
+    ).ok
     assert check_platform({}, has_library=never, plugin_missing=None, system="darwin").ok
-    assert check_platform({"WAYLAND_DISPLAY": "wayland-0"}, has_library=never, plugin_missing=None, system="linux").ok
+    assert check_platform(
+        {"WAYLAND_DISPLAY": "wayland-0"}, has_library=never, plugin_missing=None, system="linux"
+    ).ok
 
 
 def test_root_on_debian_installs_then_continues():
     reports = iter([PlatformReport(missing=sorted(MISSING)), PlatformReport()])
     installed = []
     ok = ensure_qt_platform(
-        check=lambda: next(reports), self_install=True, install=lambda p: installed.append(p) or True, out=io.StringIO()
+        check=lambda: next(reports),
+        self_install=True,
+        install=lambda p: installed.append(p) or True,
+        out=io.StringIO(),
     )
     assert ok and installed == [["libxcb-cursor0", "libxkbcommon-x11-0"]]
 
 
 def test_without_root_it_explains_and_gives_up():
     out = io.StringIO()
-    ok = ensure_qt_platform(check=lambda: PlatformReport(missing=sorted(MISSING)), self_install=False, out=out)
+    ok = ensure_qt_platform(
+        check=lambda: PlatformReport(missing=sorted(MISSING)), self_install=False, out=out
+    )
     assert not ok
     assert "sudo apt-get install -y libxcb-cursor0 libxkbcommon-x11-0" in out.getvalue()
 
@@ -67,7 +81,10 @@ def test_without_root_it_explains_and_gives_up():
 def test_install_runs_apt_get_update_then_install():
     calls = []
     assert install_packages(["libxcb-cursor0"], run=lambda cmd, **kw: calls.append(cmd), out=io.StringIO())
-    assert calls == [["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "libxcb-cursor0"]]
+    assert calls == [
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "libxcb-cursor0"],
+    ]
 
 
 def test_self_install_needs_root_apt_and_debian():
