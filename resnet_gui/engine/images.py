@@ -65,7 +65,9 @@ def load_image(source: ImageSource) -> Image.Image:
         try:
             with Image.open(fp) as img:
                 _check_size(img, name)
-                img.load()  # force the full decode here, so a truncated file fails now, not later
+                # Decode everything now, so a truncated file fails here and not in a worker later. This
+                # relies on PIL.ImageFile.LOAD_TRUNCATED_IMAGES staying False (its default): never set it.
+                img.load()
                 oriented = _apply_orientation(img)
                 return _to_rgb(oriented, name)
         except ImageLoadError:

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -25,27 +23,21 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import (
-    QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
     QKeySequence,
-    QPixmap,
-    QResizeEvent,
     QShortcut,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -53,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.ui.classify_widgets import PASTED, THUMB, DropZone, ImagePreview, ResultsModel, Row, TopKBars
 from resnet_gui.ui.common import (
     IMAGE_FILTER,
     MessageBar,
@@ -64,20 +57,7 @@ from resnet_gui.ui.common import (
 )
 from resnet_gui.ui.workers import ImageLoader, Worker, pil_to_qimage
 
-THUMB = 48
 TOPK = 5
-PASTED = "Pasted image"
-
-
-@dataclass
-class Row:
-    """One classified input: what the table and the detail panel show."""
-
-    name: str
-    path: str | None  # None for a pasted image
-    prediction: Any  # engine.predict.Prediction
-    thumb: QImage | None
-    image: QImage | None = None  # kept only for pasted images (no file to reload from)
 
 
 @dataclass
@@ -147,148 +127,6 @@ def predict_items(predictor: Any, items: list[Any], topk: int, on_event: Any, st
         on_event(row)
         done += 1
     return done
-
-
-class ResultsModel(QAbstractTableModel):
-    """Table rows: thumbnail, file, predicted class, confidence, ms."""
-
-    HEADERS = ("", "File", "Predicted", "Confidence", "Time (ms)")
-    SortRole = Qt.ItemDataRole.UserRole + 1
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.rows: list[Row] = []
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self.rows = []
-        self.endResetModel()
-
-    def append(self, row: Row) -> None:
-        n = len(self.rows)
-        self.beginInsertRows(QModelIndex(), n, n)
-        self.rows.append(row)
-        self.endInsertRows()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if not index.isValid():
-            return None
-        row = self.rows[index.row()]
-        p, col = row.prediction, index.column()
-        if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            return row.thumb
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == 1:
-                return row.name
-            if col == 2:
-                return p.topk[0][0] if p.topk else f"error: {p.error}"
-            if col == 3:
-                return fmt_pct(p.topk[0][1]) if p.topk else ""
-            if col == 4:
-                return f"{p.timing_ms['total']:.1f}" if p.timing_ms else ""
-        if role == self.SortRole:
-            if col in (0, 1):
-                return row.name.lower()
-            if col == 2:
-                return p.topk[0][0] if p.topk else "~"
-            if col == 3:
-                return p.topk[0][1] if p.topk else -1.0
-            if col == 4:
-                return p.timing_ms.get("total", -1.0) if p.timing_ms else -1.0
-        if role == Qt.ItemDataRole.ForegroundRole and p.error and col == 2:
-            return QColor("#b3261e")
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return row.path or row.name
-        return None
-
-
-class TopKBars(QWidget):
-    """Class names with probability bars, best first."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(0, 0, 0, 0)
-        self._grid.setColumnStretch(1, 1)
-        self._widgets: list[QWidget] = []
-
-    def set_topk(self, topk: list[tuple[str, float]]) -> None:
-        for w in self._widgets:
-            self._grid.removeWidget(w)
-            w.deleteLater()
-        self._widgets = []
-        for i, (name, prob) in enumerate(topk):
-            label = QLabel(f"<b>{name}</b>" if i == 0 else name)
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setValue(round(prob * 1000))
-            bar.setFormat(fmt_pct(prob))
-            bar.setTextVisible(True)
-            bar.setMinimumWidth(120)
-            self._grid.addWidget(label, i, 0)
-            self._grid.addWidget(bar, i, 1)
-            self._widgets += [label, bar]
-
-    def values(self) -> list[tuple[str, int]]:
-        """(label text, bar value) pairs, for tests."""
-        return [
-            (self._widgets[i].text(), self._widgets[i + 1].value())  # type: ignore[attr-defined]
-            for i in range(0, len(self._widgets), 2)
-        ]
-
-
-class ImagePreview(QLabel):
-    """The selected picture, scaled to fit (small images are enlarged without blurring)."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self._image: QImage | None = None
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(240, 240)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_image(self, image: QImage | None, text: str = "") -> None:
-        self._image = image
-        if image is None:
-            self.setPixmap(QPixmap())
-            self.setText(text)
-        else:
-            self._rescale()
-
-    def has_image(self) -> bool:
-        return self._image is not None
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        if self._image is not None:
-            self._rescale()
-
-    def _rescale(self) -> None:
-        img = self._image
-        size = self.size() - QSize(8, 8)
-        small = img.width() * 2 <= size.width() and img.height() * 2 <= size.height()
-        mode = (
-            Qt.TransformationMode.FastTransformation if small else Qt.TransformationMode.SmoothTransformation
-        )
-        scaled = img.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode)
-        self.setPixmap(QPixmap.fromImage(scaled))
 
 
 class InferenceView(QWidget):
@@ -366,10 +204,11 @@ class InferenceView(QWidget):
         ev.addStretch(2)
 
         # drop zone (model loaded, nothing classified yet)
-        self.drop_zone = QLabel(
+        self.drop_zone = DropZone(
             "<h2>Drop images here</h2><p>one or many files, or a whole folder</p>"
-            "<p>or use <b>Open Images…</b>, or paste an image with <b>Ctrl+V</b></p>"
+            "<p>or click here to choose them, or paste an image with <b>Ctrl+V</b></p>"
         )
+        self.drop_zone.clicked.connect(self.choose_images)
         self.drop_zone.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.drop_zone.setObjectName("DropZone")
         self.drop_zone.setStyleSheet(
@@ -544,6 +383,8 @@ class InferenceView(QWidget):
 
     @Slot(object)
     def _on_loaded(self, predictor: Any) -> None:
+        if self.predictor is not None and self.results.rowCount():
+            self.clear_results()  # those answers came from the previous model
         self.predictor = predictor
         self.checkpoint = self._load_path
         info = predictor.info()
@@ -640,8 +481,11 @@ class InferenceView(QWidget):
         self.results.append(e)
         if e.prediction.error:
             self._errors.append(f"{e.name}: {e.prediction.error}")
-        if self.results.rowCount() == 1:
-            self.table.selectRow(0)
+        shown = self.selected_row()
+        if shown is None or (shown.prediction.error and not e.prediction.error):
+            # show the first answer at once; prefer an answer over an error
+            row = self.proxy.mapFromSource(self.results.index(self.results.rowCount() - 1, 0)).row()
+            self.table.selectRow(row)
             self._show_row(e)
         self._update_count()
 

@@ -34,6 +34,7 @@ from resnet_gui.ui.training_view import TrainingView
 from resnet_gui.ui.workers import Worker
 
 MAX_RECENT = 8
+_GC_FROZEN = False
 DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB = 0, 1, 2
 
 
@@ -214,7 +215,10 @@ class MainWindow(QMainWindow):
     def _on_devices(self, names: dict) -> None:
         # torch and the engine are imported now: move their ~300k objects out of the collector's way.
         # A full collection over them holds the GIL for ~0.5 s and freezes the window; after this ~50 ms.
-        gc.freeze()
+        global _GC_FROZEN
+        if not _GC_FROZEN:
+            gc.freeze()
+            _GC_FROZEN = True
         self.devices = names
         self.device_label.setText(f"Device: {names.get('auto') or 'CPU'}")
         self.training_view.set_devices(names)
@@ -284,7 +288,7 @@ class MainWindow(QMainWindow):
         import torch
         import torchvision
 
-        device = self.devices.get("auto") or "unknown"
+        device = self.devices.get("auto") or "still detecting…"
         QMessageBox.about(
             self,
             "About ResNet GUI",

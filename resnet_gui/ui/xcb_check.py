@@ -116,6 +116,11 @@ def system_has_library(soname: str) -> bool:
     return found is not None and (found == soname or found.startswith(soname.split(".so")[0] + ".so"))
 
 
+def parse_ldd_missing(ldd_output: str) -> list[str]:
+    """Sonames from `ldd` lines like "\tlibxcb-cursor.so.0 => not found"."""
+    return [line.split()[0] for line in ldd_output.splitlines() if "=> not found" in line]
+
+
 def _qt_xcb_plugin_missing() -> list[str] | None:
     """Sonames `ldd` reports as "not found" for Qt's xcb plugin; None when that cannot be asked."""
     ldd = shutil.which("ldd")
@@ -138,7 +143,7 @@ def _qt_xcb_plugin_missing() -> list[str] | None:
         missing: list[str] = []
         for t in targets:
             out = subprocess.run([ldd, str(t)], capture_output=True, text=True, timeout=20).stdout
-            missing += [line.split()[0] for line in out.splitlines() if "not found" in line]
+            missing += parse_ldd_missing(out)
         return sorted(set(missing))
     except (OSError, subprocess.SubprocessError, StopIteration):
         return None

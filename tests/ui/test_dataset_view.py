@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPixmap
 
 from resnet_gui.ui.dataset_view import THUMB, ImageDialog
 from tests.ui.helpers import open_dataset
@@ -13,10 +13,9 @@ from tests.ui.helpers import open_dataset
 
 def test_opening_the_demo_folder_fills_counts_and_thumbnails(qtbot, window, tiny_dataset):
     view = window.dataset_view
-    view.open_folder(str(tiny_dataset))
-    assert view.is_busy()  # scanning runs on a worker thread, not in the call
     with qtbot.waitSignal(view.dataset_loaded, timeout=30_000):
-        pass
+        view.open_folder(str(tiny_dataset))
+        assert view.result is None  # the scan runs on a worker thread, not inside the call
     assert view.total_label.text() == "24 images · 4 classes"
     assert "20 train · 4 val" in view.split_label.text()
     assert "automatic" in view.split_label.text()
@@ -30,7 +29,9 @@ def test_opening_the_demo_folder_fills_counts_and_thumbnails(qtbot, window, tiny
     assert view.model.rowCount() == 24
     assert view.problems_label.text().endswith("none found")
 
-    # thumbnails are decoded on the pool and replace the placeholder
+    # thumbnails are decoded on the pool: a placeholder first, the picture once it is ready
+    first = view.model.index(0)
+    assert isinstance(view.model.data(first, Qt.ItemDataRole.DecorationRole), QPixmap)
     qtbot.waitUntil(lambda: view.model.cached_count() == 24, timeout=30_000)
     deco = view.model.data(view.model.index(0), Qt.ItemDataRole.DecorationRole)
     assert isinstance(deco, QImage)

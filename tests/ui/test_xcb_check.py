@@ -91,3 +91,13 @@ def test_self_install_needs_root_apt_and_debian():
     assert xcb_check.can_self_install(is_root=True, apt="/usr/bin/apt-get", debian=True)
     assert not xcb_check.can_self_install(is_root=False, apt="/usr/bin/apt-get", debian=True)
     assert not xcb_check.can_self_install(is_root=True, apt="", debian=True)
+
+
+def test_ldd_output_is_parsed():
+    out = (
+        "\tlinux-vdso.so.1 (0x00007ffd)\n"
+        "\tlibxcb-cursor.so.0 => not found\n"
+        "\tlibxcb.so.1 => /lib/x86_64-linux-gnu/libxcb.so.1 (0x00007f13)\n"
+        "\tlibxkbcommon-x11.so.0 => not found\n"
+    )
+    assert xcb_check.parse_ldd_missing(out) == ["libxcb-cursor.so.0", "libxkbcommon-x11.so.0"]
