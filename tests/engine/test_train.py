@@ -18,7 +18,7 @@ from tests._fixtures import TINY
 
 @pytest.fixture(scope="module")
 def learn_dir(tmp_path_factory) -> Path:
-    return make_demo_dataset(tmp_path_factory.mktemp("learn") / "shapes", per_class=40, size=32, seed=1,
+    return make_demo_dataset(tmp_path_factory.mktemp("learn") / "shapes", per_class=100, size=32, seed=1,
                              with_val=True)
 
 
@@ -27,7 +27,7 @@ def test_two_epochs_beat_chance(learn_dir, tmp_path):
     result = train(TrainConfig(data_dir=str(learn_dir), epochs=2, out_dir=str(tmp_path), **TINY),
                    on_event=events.append)
     assert not result.stopped and result.epochs == 2
-    # 4 balanced classes: chance is 25%. Validation uses the given val/ folder (10 images per class).
+    # 4 balanced classes: chance is 25%. Validation uses the given val/ folder (25 images per class).
     assert result.best_val_acc is not None and result.best_val_acc > 0.40, result.history
     assert len(result.history) == 2 and result.history[1]["train_loss"] < result.history[0]["train_loss"]
     kinds = [type(e) for e in events]
@@ -35,7 +35,7 @@ def test_two_epochs_beat_chance(learn_dir, tmp_path):
     assert sum(k is ev.EpochDone for k in kinds) == 2
     assert any(k is ev.StepDone for k in kinds)
     started = events[0]
-    assert started.num_val == 40 and started.num_train == 160 and started.img_size == 32
+    assert started.num_val == 100 and started.num_train == 400 and started.img_size == 32
     # best and last exist, best carries the metadata a user needs
     state, meta = load_checkpoint(result.checkpoint)
     assert meta.classes == ["circle", "square", "star", "triangle"] and meta.arch == "resnet18"
