@@ -40,20 +40,35 @@ def bench_scan(root: Path, n_files: int, classes: int = 10) -> dict:
     t0 = time.perf_counter()
     ImageFolder(str(root), allow_empty=True, is_valid_file=lambda p: True)
     tv = time.perf_counter() - t0
-    return {"files": index.num_images, "scan_s": ours, "imagefolder_s": tv, "ratio_imagefolder_over_ours": tv / ours}
+    return {
+        "files": index.num_images,
+        "scan_s": ours,
+        "imagefolder_s": tv,
+        "ratio_imagefolder_over_ours": tv / ours,
+    }
 
 
 def bench_train(data: Path, img_size: int, device: str, out: Path, epochs: int = 2) -> dict:
-    r = train(TrainConfig(data_dir=str(data), epochs=epochs, img_size=img_size, device=device, out_dir=str(out)))
-    return {"device": r.device_name, "img_size": img_size, "train_img_per_s": r.train_img_per_s,
-            "epoch_s": [round(h["epoch_s"], 2) for h in r.history], "checkpoint": r.checkpoint,
-            "val_acc": r.best_val_acc}
+    r = train(
+        TrainConfig(data_dir=str(data), epochs=epochs, img_size=img_size, device=device, out_dir=str(out))
+    )
+    return {
+        "device": r.device_name,
+        "img_size": img_size,
+        "train_img_per_s": r.train_img_per_s,
+        "epoch_s": [round(h["epoch_s"], 2) for h in r.history],
+        "checkpoint": r.checkpoint,
+        "val_acc": r.best_val_acc,
+    }
 
 
 def bench_predict(checkpoint: str, images: list[Path], device: str) -> dict:
     p = Predictor(checkpoint, device=device)
     preds = p.predict(images)
-    med = {k: statistics.median(pr.timing_ms[k] for pr in preds) for k in ("load", "preprocess", "forward", "total")}
+    med = {
+        k: statistics.median(pr.timing_ms[k] for pr in preds)
+        for k in ("load", "preprocess", "forward", "total")
+    }
     batched = bench_checkpoint(checkpoint, batch_sizes=[1, 8, 32], device=device)
     return {"device": p.device_name, "per_image_ms_median": med, "batched": batched["rows"]}
 
@@ -69,20 +84,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         report["scan"] = s = bench_scan(tmp / "many", args.files)
-        print(f"index {s['files']:,} files: {s['scan_s']:.2f}s (ImageFolder {s['imagefolder_s']:.2f}s, "
-              f"x{s['ratio_imagefolder_over_ours']:.2f})")
+        print(
+            f"index {s['files']:,} files: {s['scan_s']:.2f}s (ImageFolder {s['imagefolder_s']:.2f}s, "
+            f"x{s['ratio_imagefolder_over_ours']:.2f})"
+        )
         data = make_demo_dataset(tmp / "demo", per_class=60, size=args.img_size, seed=0)
         report["train"] = t = bench_train(data, args.img_size, args.device, tmp / "runs")
-        print(f"train resnet18 at {args.img_size}px on {t['device']}: {t['train_img_per_s']:.1f} img/s "
-              f"(epochs {t['epoch_s']} s)")
+        print(
+            f"train resnet18 at {args.img_size}px on {t['device']}: {t['train_img_per_s']:.1f} img/s "
+            f"(epochs {t['epoch_s']} s)"
+        )
         images = sorted(data.rglob("*.png"))[:40]
         report["predict"] = p = bench_predict(t["checkpoint"], images, args.device)
         m = p["per_image_ms_median"]
-        print(f"predict one image on {p['device']} (median of {len(images)}): load {m['load']:.2f} ms, "
-              f"preprocess {m['preprocess']:.2f} ms, forward {m['forward']:.2f} ms, total {m['total']:.2f} ms")
+        print(
+            f"predict one image on {p['device']} (median of {len(images)}): load {m['load']:.2f} ms, "
+            f"preprocess {m['preprocess']:.2f} ms, forward {m['forward']:.2f} ms, total {m['total']:.2f} ms"
+        )
         for row in p["batched"]:
-            print(f"  forward batch {row['batch_size']:3d}: {row['ms_per_image']:.2f} ms/image, "
-                  f"{row['img_per_s']:.0f} img/s")
+            print(
+                f"  forward batch {row['batch_size']:3d}: {row['ms_per_image']:.2f} ms/image, "
+                f"{row['img_per_s']:.0f} img/s"
+            )
     if args.json:
         print(json.dumps(report, default=str))
 

@@ -41,17 +41,30 @@ from resnet_gui.engine.demo import make_demo_dataset  # noqa: E402
 from resnet_gui.engine.train import TrainConfig, train  # noqa: E402
 
 
-def classic_recipe(data_dir: Path, epochs: int, img_size: int, batch_size: int, seed: int,
-                   init_state: dict | None = None) -> list[float]:
+def classic_recipe(
+    data_dir: Path, epochs: int, img_size: int, batch_size: int, seed: int, init_state: dict | None = None
+) -> list[float]:
     """The tutorial loop, written the way the tutorials write it (val acc after each epoch)."""
     torch.manual_seed(seed)
     index = scan_dataset(data_dir, val_split=0.2, seed=seed)
-    tf_train = T.Compose([T.RandomResizedCrop(img_size), T.RandomHorizontalFlip(), T.ToTensor(),
-                          T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    train_loader = DataLoader(ImageDataset(index.train, tf_train), batch_size=batch_size, shuffle=True,
-                              collate_fn=collate_skipping, generator=torch.Generator().manual_seed(seed))
-    val_loader = DataLoader(ImageDataset(index.val, build_eval_transform(img_size)), batch_size=64,
-                            collate_fn=collate_skipping)
+    tf_train = T.Compose(
+        [
+            T.RandomResizedCrop(img_size),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    train_loader = DataLoader(
+        ImageDataset(index.train, tf_train),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=collate_skipping,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    val_loader = DataLoader(
+        ImageDataset(index.val, build_eval_transform(img_size)), batch_size=64, collate_fn=collate_skipping
+    )
     model = torchvision.models.resnet18(num_classes=len(index.classes))
     if init_state is not None:
         backbone = {k: v for k, v in init_state.items() if not k.startswith("fc.")}
@@ -76,10 +89,25 @@ def classic_recipe(data_dir: Path, epochs: int, img_size: int, batch_size: int, 
     return accs
 
 
-def ours(data_dir: Path, epochs: int, img_size: int, batch_size: int, seed: int, out: Path,
-         pretrained: str = "none") -> tuple[list[float], float]:
-    cfg = TrainConfig(data_dir=str(data_dir), epochs=epochs, img_size=img_size, batch_size=batch_size, seed=seed,
-                      out_dir=str(out), workers=0, pretrained=pretrained)
+def ours(
+    data_dir: Path,
+    epochs: int,
+    img_size: int,
+    batch_size: int,
+    seed: int,
+    out: Path,
+    pretrained: str = "none",
+) -> tuple[list[float], float]:
+    cfg = TrainConfig(
+        data_dir=str(data_dir),
+        epochs=epochs,
+        img_size=img_size,
+        batch_size=batch_size,
+        seed=seed,
+        out_dir=str(out),
+        workers=0,
+        pretrained=pretrained,
+    )
     result = train(cfg)
     return [h["val_acc"] for h in result.history], result.train_img_per_s
 
@@ -105,20 +133,33 @@ def main() -> None:
             sub = tmp / "pre"
             for cls in ("circle", "square"):
                 (sub / cls).symlink_to(data / cls, target_is_directory=True)
-            pre = train(TrainConfig(data_dir=str(sub), epochs=4, img_size=args.img_size, out_dir=str(tmp / "pre-run"),
-                                    workers=0))
+            pre = train(
+                TrainConfig(
+                    data_dir=str(sub),
+                    epochs=4,
+                    img_size=args.img_size,
+                    out_dir=str(tmp / "pre-run"),
+                    workers=0,
+                )
+            )
             init_file = pre.checkpoint
             from resnet_gui.engine.checkpoint import load_checkpoint
 
             init_state, _ = load_checkpoint(init_file)
         for seed in seeds:
-            rows["classic"].append(classic_recipe(data, args.epochs, args.img_size, args.batch_size, seed, init_state))
-            accs, _ = ours(data, args.epochs, args.img_size, args.batch_size, seed, tmp / f"ours-{seed}", init_file)
+            rows["classic"].append(
+                classic_recipe(data, args.epochs, args.img_size, args.batch_size, seed, init_state)
+            )
+            accs, _ = ours(
+                data, args.epochs, args.img_size, args.batch_size, seed, tmp / f"ours-{seed}", init_file
+            )
             rows["ours"].append(accs)
     mean = {k: [sum(v[e] for v in runs) / len(runs) for e in range(args.epochs)] for k, runs in rows.items()}
     mode = "fine-tune" if args.finetune else "from scratch"
-    print(f"val accuracy per epoch, resnet18 {mode}, demo {args.per_class}/class at {args.img_size}px, "
-          f"mean of seeds {seeds} ({time.perf_counter() - t0:.0f}s)")
+    print(
+        f"val accuracy per epoch, resnet18 {mode}, demo {args.per_class}/class at {args.img_size}px, "
+        f"mean of seeds {seeds} ({time.perf_counter() - t0:.0f}s)"
+    )
     print("epoch  " + "  ".join(f"{e + 1:>5}" for e in range(args.epochs)))
     for k, v in mean.items():
         print(f"{k:<7}" + "  ".join(f"{100 * a:5.1f}" for a in v))

@@ -80,7 +80,9 @@ class TrainProgress:
             self.stream.flush()
             self._bar_open = True
         elif isinstance(event, ev.EpochDone):
-            val = "" if event.val_acc is None else f"  val loss {event.val_loss:.3f} acc {_pct(event.val_acc)}"
+            val = (
+                "" if event.val_acc is None else f"  val loss {event.val_loss:.3f} acc {_pct(event.val_acc)}"
+            )
             star = "  *best" if event.is_best else ""
             self._line(
                 f"epoch {event.epoch}/{event.epochs}  train loss {event.train_loss:.3f} acc {_pct(event.train_acc)}"
@@ -92,7 +94,9 @@ class TrainProgress:
             r = event.result
             how = "stopped" if r.stopped else "finished"
             best = "" if r.best_val_acc is None else f", best val acc {_pct(r.best_val_acc).strip()}"
-            self._line(f"{how} after {r.epochs} epochs in {_fmt_s(r.wall_s)}{best}; best model: {r.checkpoint}")
+            self._line(
+                f"{how} after {r.epochs} epochs in {_fmt_s(r.wall_s)}{best}; best model: {r.checkpoint}"
+            )
 
 
 # -- subcommands ----------------------------------------------------------------------------------------
@@ -115,8 +119,9 @@ def cmd_demo_data(args) -> int:
     from resnet_gui.engine.demo import make_demo_dataset
 
     t0 = time.perf_counter()
-    out = make_demo_dataset(args.out_dir, per_class=args.per_class, size=args.size, seed=args.seed,
-                            with_val=args.with_val)
+    out = make_demo_dataset(
+        args.out_dir, per_class=args.per_class, size=args.size, seed=args.seed, with_val=args.with_val
+    )
     print(f"wrote demo dataset to {out} in {time.perf_counter() - t0:.2f}s", file=sys.stderr)
     if args.json:
         from resnet_gui.engine.data import scan_dataset
@@ -139,10 +144,22 @@ def cmd_train(args) -> int:
     if args.resume and not Path(args.resume).is_file():
         raise CliError(f"--resume: {args.resume} does not exist")
     config = TrainConfig(
-        data_dir=args.data_dir, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        img_size=args.img_size, val_split=args.val_split, pretrained=_parse_pretrained(args.pretrained),
-        freeze_backbone=args.freeze_backbone, augment=args.augment, balance=args.balance, device=args.device,
-        workers=args.workers, seed=args.seed, out_dir=args.out, resume=args.resume,
+        data_dir=args.data_dir,
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        img_size=args.img_size,
+        val_split=args.val_split,
+        pretrained=_parse_pretrained(args.pretrained),
+        freeze_backbone=args.freeze_backbone,
+        augment=args.augment,
+        balance=args.balance,
+        device=args.device,
+        workers=args.workers,
+        seed=args.seed,
+        out_dir=args.out,
+        resume=args.resume,
     )
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
@@ -189,20 +206,50 @@ def cmd_predict(args) -> int:
             else:
                 tops = ", ".join(f"{c} {100 * p:.1f}%" for c, p in pred.topk)
                 t = pred.timing_ms
-                print(f"{path}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
-                      f"preprocess {t['preprocess']:.1f}, forward {t['forward']:.1f}]")
+                print(
+                    f"{path}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
+                    f"preprocess {t['preprocess']:.1f}, forward {t['forward']:.1f}]"
+                )
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["path", "class", "prob", "topk", "load_ms", "preprocess_ms", "forward_ms", "total_ms", "error"])
+            w.writerow(
+                [
+                    "path",
+                    "class",
+                    "prob",
+                    "topk",
+                    "load_ms",
+                    "preprocess_ms",
+                    "forward_ms",
+                    "total_ms",
+                    "error",
+                ]
+            )
             for p in results:
                 t = p.timing_ms
-                w.writerow([p.path, p.label or "", f"{p.confidence:.6f}" if p.topk else "",
-                            ";".join(f"{c}:{v:.4f}" for c, v in p.topk), *(f"{t.get(k, 0):.3f}" if t else ""
-                            for k in ("load", "preprocess", "forward", "total")), p.error or ""])
+                w.writerow(
+                    [
+                        p.path,
+                        p.label or "",
+                        f"{p.confidence:.6f}" if p.topk else "",
+                        ";".join(f"{c}:{v:.4f}" for c, v in p.topk),
+                        *(
+                            f"{t.get(k, 0):.3f}" if t else ""
+                            for k in ("load", "preprocess", "forward", "total")
+                        ),
+                        p.error or "",
+                    ]
+                )
     if args.json:
-        _emit_json({"checkpoint": args.checkpoint, "device": str(predictor.device),
-                    "device_name": predictor.device_name, "results": [p.to_json() for p in results]})
+        _emit_json(
+            {
+                "checkpoint": args.checkpoint,
+                "device": str(predictor.device),
+                "device_name": predictor.device_name,
+                "results": [p.to_json() for p in results],
+            }
+        )
     failed = sum(1 for p in results if p.error)
     if failed:
         print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
@@ -215,8 +262,14 @@ def cmd_eval(args) -> int:
 
     if not Path(args.checkpoint).is_file():
         raise CliError(f"checkpoint {args.checkpoint} does not exist")
-    result = evaluate_checkpoint(args.checkpoint, args.data_dir, device=args.device, batch_size=args.batch_size,
-                                 workers=args.workers, classes_file=args.classes)
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        classes_file=args.classes,
+    )
     if args.json:
         _emit_json(result.to_json())
     else:
@@ -256,8 +309,10 @@ def cmd_bench(args) -> int:
     else:
         print(f"{result['arch']} on {result['device_name']} at {result['img_size']}px")
         for row in result["rows"]:
-            print(f"  batch {row['batch_size']:4d}: {row['ms_per_batch']:8.2f} ms/batch  "
-                  f"{row['img_per_s']:9.1f} img/s")
+            print(
+                f"  batch {row['batch_size']:4d}: {row['ms_per_batch']:8.2f} ms/batch  "
+                f"{row['img_per_s']:9.1f} img/s"
+            )
     return EXIT_OK
 
 
@@ -300,17 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--epochs", type=int, default=10, metavar="N")
     sp.add_argument("--batch-size", type=int, default=32, metavar="N")
     sp.add_argument("--lr", type=float, default=None, metavar="LR", help="peak learning rate (default: auto)")
-    sp.add_argument("--img-size", type=int, default=None, metavar="PX", help="default: from the images, 32..224")
+    sp.add_argument(
+        "--img-size", type=int, default=None, metavar="PX", help="default: from the images, 32..224"
+    )
     sp.add_argument("--val-split", type=float, default=0.2, metavar="F")
     sp.add_argument("--pretrained", default="none", metavar="none|imagenet|PATH")
     sp.add_argument("--freeze-backbone", action="store_true", help="train only the final layer")
     sp.add_argument("--augment", choices=AUGMENT_PRESETS, default="light")
     sp.add_argument("--balance", action="store_true", help="sample classes evenly (imbalanced data)")
     sp.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
-    sp.add_argument("--workers", type=int, default=None, metavar="N", help="data loading processes (default: auto)")
+    sp.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="data loading processes (default: auto)"
+    )
     sp.add_argument("--seed", type=int, default=0, metavar="S")
     sp.add_argument("--out", default="checkpoints", metavar="DIR", help="runs are written to DIR/<run>/")
-    sp.add_argument("--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)")
+    sp.add_argument(
+        "--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)"
+    )
     sp.add_argument("--json", action="store_true")
 
     sp = add("predict", cmd_predict, "classify images (files or folders) with a checkpoint")
@@ -331,10 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=None, metavar="N")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("inspect", cmd_inspect, "layers, output shapes, parameters and MACs of an architecture or checkpoint")
+    sp = add(
+        "inspect", cmd_inspect, "layers, output shapes, parameters and MACs of an architecture or checkpoint"
+    )
     sp.add_argument("model", metavar="ARCH|CHECKPOINT")
     sp.add_argument("--num-classes", type=int, default=None, metavar="N")
-    sp.add_argument("--img-size", type=int, default=None, metavar="PX", help="default: the checkpoint's, or 224")
+    sp.add_argument(
+        "--img-size", type=int, default=None, metavar="PX", help="default: the checkpoint's, or 224"
+    )
     sp.add_argument("--json", action="store_true")
 
     sp = add("export", cmd_export, "export a checkpoint to ONNX or TorchScript")
@@ -368,8 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

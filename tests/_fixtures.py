@@ -23,7 +23,9 @@ def trained(tmp_path_factory, demo_dir):
     """A 1-epoch resnet18 run on the tiny demo data: (TrainResult, events)."""
     events: list = []
     out = tmp_path_factory.mktemp("runs")
-    result = train(TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(out), **TINY), on_event=events.append)
+    result = train(
+        TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(out), **TINY), on_event=events.append
+    )
     return result, events
 
 

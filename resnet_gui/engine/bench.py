@@ -37,8 +37,9 @@ def time_forward(model: torch.nn.Module, x: torch.Tensor, repeats: int = 10, war
     return times[len(times) // 2]
 
 
-def bench_checkpoint(checkpoint: str | Path, batch_sizes: list[int] = (1, 8, 32), device: str = "auto",
-                     repeats: int = 10) -> dict:
+def bench_checkpoint(
+    checkpoint: str | Path, batch_sizes: list[int] = (1, 8, 32), device: str = "auto", repeats: int = 10
+) -> dict:
     """{arch, img_size, device, device_name, rows: [{batch_size, ms_per_batch, ms_per_image, img_per_s}]}."""
     if not batch_sizes or any(b < 1 for b in batch_sizes):
         raise EngineError("batch sizes must be positive numbers, e.g. 1,8,32")
@@ -52,6 +53,14 @@ def bench_checkpoint(checkpoint: str | Path, batch_sizes: list[int] = (1, 8, 32)
         if dev.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         ms = time_forward(model, x, repeats=repeats)
-        rows.append({"batch_size": bs, "ms_per_batch": ms, "ms_per_image": ms / bs, "img_per_s": 1000.0 * bs / ms})
-    return {"checkpoint": str(checkpoint), "arch": meta.arch, "img_size": meta.img_size, "device": str(dev),
-            "device_name": device_name(dev), "rows": rows}
+        rows.append(
+            {"batch_size": bs, "ms_per_batch": ms, "ms_per_image": ms / bs, "img_per_s": 1000.0 * bs / ms}
+        )
+    return {
+        "checkpoint": str(checkpoint),
+        "arch": meta.arch,
+        "img_size": meta.img_size,
+        "device": str(dev),
+        "device_name": device_name(dev),
+        "rows": rows,
+    }

@@ -54,8 +54,10 @@ class EvalResult:
             f"{'class':<{w}}  precision  recall      f1  support",
         ]
         for row in self.per_class:
-            lines.append(f"{row['class']:<{w}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
-                         f"{row['f1']:6.3f}  {row['support']:7d}")
+            lines.append(
+                f"{row['class']:<{w}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
+                f"{row['f1']:6.3f}  {row['support']:7d}"
+            )
         lines += ["", "confusion matrix (rows = true, columns = predicted):"]
         head = " " * (w + 2) + " ".join(f"{c[:6]:>6}" for c in self.classes)
         lines.append(head)
@@ -84,9 +86,15 @@ def per_class_metrics(confusion: torch.Tensor, classes: list[str]) -> list[dict]
     return rows
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, device: str = "auto", batch_size: int = 64,
-                        workers: int | None = None, classes_file: str | Path | None = None,
-                        max_misclassified: int = 200) -> EvalResult:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data_dir: str | Path,
+    device: str = "auto",
+    batch_size: int = 64,
+    workers: int | None = None,
+    classes_file: str | Path | None = None,
+    max_misclassified: int = 200,
+) -> EvalResult:
     """Evaluate on the folder's val/ (or test/) split if it has one, else on every image in it."""
     dev = resolve_device(device)
     model, meta = load_model(checkpoint, device=dev, classes_file=classes_file)
@@ -97,14 +105,22 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, device: st
         samples, split = index.train + index.val, "all"
     unknown = [c for c in index.classes if c not in meta.classes]
     if unknown:
-        raise DatasetError(f"{data_dir} has classes the checkpoint does not know: {', '.join(unknown)} "
-                           f"(it knows {', '.join(meta.classes)})")
+        raise DatasetError(
+            f"{data_dir} has classes the checkpoint does not know: {', '.join(unknown)} "
+            f"(it knows {', '.join(meta.classes)})"
+        )
     remap = {i: meta.classes.index(c) for i, c in enumerate(index.classes)}
     samples = [Sample(s.path, remap[s.label]) for s in samples]
     ds = ImageDataset(samples, build_eval_transform(meta.img_size, meta.mean, meta.std))
     nw = workers if workers is not None else (2 if dev.type == "cuda" else 0)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=nw, collate_fn=collate_skipping_with_indices,
-                        pin_memory=dev.type == "cuda")
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=nw,
+        collate_fn=collate_skipping_with_indices,
+        pin_memory=dev.type == "cuda",
+    )
     n = len(meta.classes)
     confusion = torch.zeros(n, n, dtype=torch.long)
     criterion = nn.CrossEntropyLoss(reduction="sum")
@@ -124,15 +140,29 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, device: st
             for t, p_, c, i in zip(labels.tolist(), pred.tolist(), conf.tolist(), idx.tolist(), strict=True):
                 confusion[t, p_] += 1
                 if t != p_ and len(misclassified) < max_misclassified:
-                    misclassified.append({"path": samples[i].path, "true": meta.classes[t],
-                                          "pred": meta.classes[p_], "prob": c})
+                    misclassified.append(
+                        {
+                            "path": samples[i].path,
+                            "true": meta.classes[t],
+                            "pred": meta.classes[p_],
+                            "prob": c,
+                        }
+                    )
             seen += len(labels)
     if seen == 0:
         raise DatasetError(f"no readable images in {data_dir}")
     return EvalResult(
-        checkpoint=str(checkpoint), data_dir=str(data_dir), split=split,
-        accuracy=confusion.diag().sum().item() / seen, loss=total_loss / seen, classes=list(meta.classes),
-        confusion_matrix=confusion.tolist(), per_class=per_class_metrics(confusion, meta.classes),
-        misclassified=misclassified, num_images=seen, device=str(dev), device_name=device_name(dev),
+        checkpoint=str(checkpoint),
+        data_dir=str(data_dir),
+        split=split,
+        accuracy=confusion.diag().sum().item() / seen,
+        loss=total_loss / seen,
+        classes=list(meta.classes),
+        confusion_matrix=confusion.tolist(),
+        per_class=per_class_metrics(confusion, meta.classes),
+        misclassified=misclassified,
+        num_images=seen,
+        device=str(dev),
+        device_name=device_name(dev),
         skipped=skipped,
     )

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
 
-def export_model(checkpoint: str | Path, fmt: str, out: str | Path | None = None,
-                 classes_file: str | Path | None = None) -> Path:
+def export_model(
+    checkpoint: str | Path, fmt: str, out: str | Path | None = None, classes_file: str | Path | None = None
+) -> Path:
     """Write the model (eval mode, input 1x3xSxS at the checkpoint's image size, dynamic batch) to `out`."""
     if fmt not in FORMATS:
         raise EngineError(f"unknown export format {fmt!r}; choose onnx or torchscript")
@@ -29,24 +30,38 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path | None = None
     buf = io.BytesIO()
     if fmt == "torchscript":
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # jit is deprecated upstream but still the portable format
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # jit is deprecated upstream but still the portable format
             traced = torch.jit.trace(model, example)
             torch.jit.save(traced, buf, _extra_files={"classes.txt": "\n".join(meta.classes)})
     else:
         if importlib.util.find_spec("onnx") is None:
-            raise EngineError("ONNX export needs the 'onnx' package: pip install onnx (or resnet-gui[export])")
+            raise EngineError(
+                "ONNX export needs the 'onnx' package: pip install onnx (or resnet-gui[export])"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                model, (example,), buf, dynamo=False, input_names=["image"], output_names=["logits"],
-                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+                model,
+                (example,),
+                buf,
+                dynamo=False,
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=17,
             )
         data = buf.getvalue()
         import onnx
 
         proto = onnx.load_from_string(data)
-        for key, value in (("classes", "\n".join(meta.classes)), ("arch", meta.arch),
-                           ("mean", ",".join(map(str, meta.mean))), ("std", ",".join(map(str, meta.std)))):
+        for key, value in (
+            ("classes", "\n".join(meta.classes)),
+            ("arch", meta.arch),
+            ("mean", ",".join(map(str, meta.mean))),
+            ("std", ",".join(map(str, meta.std))),
+        ):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         buf = io.BytesIO(proto.SerializeToString())

@@ -73,8 +73,13 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
 class Predictor:
     """Loads a checkpoint once and classifies images with exactly its eval preprocessing."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "auto", classes_file: str | Path | None = None,
-                 warmup: bool = True):
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        device: str = "auto",
+        classes_file: str | Path | None = None,
+        warmup: bool = True,
+    ):
         self.checkpoint = str(checkpoint)
         self.device = resolve_device(device)
         self.device_name = device_name(self.device)
@@ -155,8 +160,13 @@ class Predictor:
         """What the app shows about the loaded model."""
         m = self.meta
         return {
-            "checkpoint": self.checkpoint, "arch": m.arch, "classes": self.classes, "img_size": m.img_size,
-            "val_acc": (m.metrics or {}).get("best_val_acc"), "created": m.created, "device": str(self.device),
+            "checkpoint": self.checkpoint,
+            "arch": m.arch,
+            "classes": self.classes,
+            "img_size": m.img_size,
+            "val_acc": (m.metrics or {}).get("best_val_acc"),
+            "created": m.created,
+            "device": str(self.device),
             "device_name": self.device_name,
         }
 

@@ -117,7 +117,9 @@ class TrainResult:
         return asdict(self)
 
 
-def train(config: TrainConfig, on_event: EventSink | None = None, stop: threading.Event | None = None) -> TrainResult:
+def train(
+    config: TrainConfig, on_event: EventSink | None = None, stop: threading.Event | None = None
+) -> TrainResult:
     """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input."""
     emit = on_event or (lambda _e: None)
     stop = stop or threading.Event()
@@ -236,7 +238,11 @@ def evaluate(
         seen += len(labels)
         if stop is not None and stop.is_set():
             break
-    return {"loss": total_loss / seen if seen else None, "acc": correct / seen if seen else None, "seen": seen}
+    return {
+        "loss": total_loss / seen if seen else None,
+        "acc": correct / seen if seen else None,
+        "seen": seen,
+    }
 
 
 def default_workers(device: torch.device) -> int:
@@ -281,7 +287,9 @@ def _validate(config: TrainConfig) -> None:
     if not (0.0 <= config.val_split < 1.0):
         raise EngineError(f"validation split {config.val_split} must be in [0, 1)")
     if config.augment not in AUGMENT_PRESETS:
-        raise EngineError(f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}")
+        raise EngineError(
+            f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}"
+        )
 
 
 class _Run:
@@ -309,7 +317,9 @@ class _Run:
                 state_dict, meta = ckpt.load_checkpoint(path)
         state = ckpt.load_training_state(state_file) if state_file.exists() else None
         if state is None:
-            log.warning("no training state beside %s: weights resume, optimizer and schedule start fresh", path)
+            log.warning(
+                "no training state beside %s: weights resume, optimizer and schedule start fresh", path
+            )
         return path, state, meta, state_dict
 
     def _config_from_resume(self, meta: ckpt.CheckpointMeta) -> TrainConfig:
@@ -317,8 +327,20 @@ class _Run:
         saved = meta.config or {}
         keep = {
             k: saved[k]
-            for k in ("arch", "lr", "val_split", "pretrained", "freeze_backbone", "augment", "weight_decay",
-                      "label_smoothing", "seed", "balance", "warmup_frac", "zero_init_residual")
+            for k in (
+                "arch",
+                "lr",
+                "val_split",
+                "pretrained",
+                "freeze_backbone",
+                "augment",
+                "weight_decay",
+                "label_smoothing",
+                "seed",
+                "balance",
+                "warmup_frac",
+                "zero_init_residual",
+            )
             if k in saved
         }
         keep["arch"] = meta.arch
@@ -326,7 +348,9 @@ class _Run:
         keep["pretrained"] = "none"  # weights come from the checkpoint
         return replace(self.config, **keep)
 
-    def _loaders(self, index: DatasetIndex, img_size: int, mean, std, device: torch.device, gen: torch.Generator):
+    def _loaders(
+        self, index: DatasetIndex, img_size: int, mean, std, device: torch.device, gen: torch.Generator
+    ):
         cfg = self.config
         workers = cfg.workers if cfg.workers is not None else default_workers(device)
         common = {
@@ -388,7 +412,9 @@ class _Run:
             self.config = self._config_from_resume(meta)
             prior_history = list(meta.history or [])
             best_val_acc = (meta.metrics or {}).get("best_val_acc")
-            start_epoch = int(resume_state["epoch"]) if resume_state else int((meta.metrics or {}).get("epoch", 0))
+            start_epoch = (
+                int(resume_state["epoch"]) if resume_state else int((meta.metrics or {}).get("epoch", 0))
+            )
         cfg = self.config
         if cfg.epochs <= start_epoch:
             raise EngineError(
@@ -448,13 +474,29 @@ class _Run:
         dev_name = device_name(device)
         self.emit(
             RunStarted(
-                arch=cfg.arch, device=str(device), device_name=dev_name, classes=list(index.classes),
-                num_train=len(index.train), num_val=len(index.val), epochs=cfg.epochs, start_epoch=start_epoch,
-                steps_per_epoch=steps_per_epoch, img_size=img_size, out_dir=str(run_dir),
+                arch=cfg.arch,
+                device=str(device),
+                device_name=dev_name,
+                classes=list(index.classes),
+                num_train=len(index.train),
+                num_val=len(index.val),
+                epochs=cfg.epochs,
+                start_epoch=start_epoch,
+                steps_per_epoch=steps_per_epoch,
+                img_size=img_size,
+                out_dir=str(run_dir),
             )
         )
-        log.info("training %s on %s (%s), %d train / %d val images, %d px, %d workers",
-                 cfg.arch, dev_name, device, len(index.train), len(index.val), img_size, workers)
+        log.info(
+            "training %s on %s (%s), %d train / %d val images, %d px, %d workers",
+            cfg.arch,
+            dev_name,
+            device,
+            len(index.train),
+            len(index.val),
+            img_size,
+            workers,
+        )
 
         history = list(prior_history)
         best_path = run_dir / "best.safetensors"
@@ -483,14 +525,33 @@ class _Run:
                 per_step = elapsed / step
                 epoch_est = (sum(epoch_times) / len(epoch_times)) if epoch_times else per_step * steps
                 eta = per_step * (steps - step) + epoch_est * (cfg.epochs - _ep)
-                self.emit(StepDone(epoch=_ep, epochs=cfg.epochs, step=step, steps=steps, loss=loss,
-                                   lr=optimizer.param_groups[-1]["lr"], img_per_s=rate,
-                                   elapsed_s=now - run_t0, eta_s=eta))
+                self.emit(
+                    StepDone(
+                        epoch=_ep,
+                        epochs=cfg.epochs,
+                        step=step,
+                        steps=steps,
+                        loss=loss,
+                        lr=optimizer.param_groups[-1]["lr"],
+                        img_per_s=rate,
+                        elapsed_s=now - run_t0,
+                        eta_s=eta,
+                    )
+                )
 
             stats = train_one_epoch(
-                model, train_loader, optimizer, scheduler, criterion, device,
-                freeze_backbone=cfg.freeze_backbone, scaler=scaler, amp_dtype=amp_dtype,
-                stop=self.stop, on_step=on_step, on_skipped=self._note_skipped,
+                model,
+                train_loader,
+                optimizer,
+                scheduler,
+                criterion,
+                device,
+                freeze_backbone=cfg.freeze_backbone,
+                scaler=scaler,
+                amp_dtype=amp_dtype,
+                stop=self.stop,
+                on_step=on_step,
+                on_skipped=self._note_skipped,
             )
             train_seen += stats["seen"]
             train_seconds += stats["seconds"]
@@ -499,8 +560,23 @@ class _Run:
                 if stats["seen"] and self.is_main_process:
                     # Keep what was learned: the partial epoch becomes `last` (epoch count = completed epochs),
                     # and `best` too when there is none yet.
-                    self._save(model, last_path, index, img_size, mean, std, epoch - 1, history,
-                               best_val_acc, last_val, last_train, optimizer, scheduler, scaler, "last")
+                    self._save(
+                        model,
+                        last_path,
+                        index,
+                        img_size,
+                        mean,
+                        std,
+                        epoch - 1,
+                        history,
+                        best_val_acc,
+                        last_val,
+                        last_train,
+                        optimizer,
+                        scheduler,
+                        scaler,
+                        "last",
+                    )
                     if not best_path.exists():
                         shutil.copyfile(last_path, best_path)
                         self.emit(CheckpointSaved(str(best_path), "best", epoch - 1, None))
@@ -508,8 +584,9 @@ class _Run:
                 break
             last_train = stats
             if val_loader is not None:
-                last_val = evaluate(model, val_loader, criterion, device, amp_dtype=amp_dtype,
-                                    on_skipped=self._note_skipped)
+                last_val = evaluate(
+                    model, val_loader, criterion, device, amp_dtype=amp_dtype, on_skipped=self._note_skipped
+                )
             epoch_s = time.perf_counter() - ep_t0
             epoch_times.append(epoch_s)
             score = last_val["acc"] if last_val["acc"] is not None else -stats["loss"]
@@ -517,24 +594,63 @@ class _Run:
             if is_best:
                 best_val_acc = score if last_val["acc"] is not None else None
             row = {
-                "epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"],
-                "val_loss": last_val["loss"], "val_acc": last_val["acc"],
-                "lr": optimizer.param_groups[-1]["lr"], "epoch_s": epoch_s,
+                "epoch": epoch,
+                "train_loss": stats["loss"],
+                "train_acc": stats["acc"],
+                "val_loss": last_val["loss"],
+                "val_acc": last_val["acc"],
+                "lr": optimizer.param_groups[-1]["lr"],
+                "epoch_s": epoch_s,
                 "img_per_s": stats["seen"] / stats["seconds"] if stats["seconds"] else 0.0,
             }
             history.append(row)
-            self.emit(EpochDone(
-                epoch=epoch, epochs=cfg.epochs, train_loss=stats["loss"], train_acc=stats["acc"],
-                val_loss=last_val["loss"], val_acc=last_val["acc"], lr=row["lr"], epoch_s=epoch_s,
-                img_per_s=row["img_per_s"], is_best=is_best,
-                eta_s=(sum(epoch_times) / len(epoch_times)) * (cfg.epochs - epoch),
-            ))
+            self.emit(
+                EpochDone(
+                    epoch=epoch,
+                    epochs=cfg.epochs,
+                    train_loss=stats["loss"],
+                    train_acc=stats["acc"],
+                    val_loss=last_val["loss"],
+                    val_acc=last_val["acc"],
+                    lr=row["lr"],
+                    epoch_s=epoch_s,
+                    img_per_s=row["img_per_s"],
+                    is_best=is_best,
+                    eta_s=(sum(epoch_times) / len(epoch_times)) * (cfg.epochs - epoch),
+                )
+            )
             if self.is_main_process:
-                self._save(model, last_path, index, img_size, mean, std, epoch, history, best_val_acc,
-                           last_val, stats, optimizer, scheduler, scaler, "last")
+                self._save(
+                    model,
+                    last_path,
+                    index,
+                    img_size,
+                    mean,
+                    std,
+                    epoch,
+                    history,
+                    best_val_acc,
+                    last_val,
+                    stats,
+                    optimizer,
+                    scheduler,
+                    scaler,
+                    "last",
+                )
                 if is_best:
-                    self._write_model(model, best_path, index, img_size, mean, std, epoch, history,
-                                      best_val_acc, last_val, stats)
+                    self._write_model(
+                        model,
+                        best_path,
+                        index,
+                        img_size,
+                        mean,
+                        std,
+                        epoch,
+                        history,
+                        best_val_acc,
+                        last_val,
+                        stats,
+                    )
                     have_best = True
                     self.emit(CheckpointSaved(str(best_path), "best", epoch, last_val["acc"]))
             if self.stop.is_set():
@@ -544,11 +660,19 @@ class _Run:
         result = TrainResult(
             checkpoint=str(best_path) if best_path.exists() else None,
             last_checkpoint=str(last_path) if last_path.exists() else None,
-            arch=cfg.arch, classes=list(index.classes), epochs=epoch, best_val_acc=best_val_acc,
-            val_acc=last_val["acc"], val_loss=last_val["loss"], train_loss=last_train.get("loss"),
+            arch=cfg.arch,
+            classes=list(index.classes),
+            epochs=epoch,
+            best_val_acc=best_val_acc,
+            val_acc=last_val["acc"],
+            val_loss=last_val["loss"],
+            train_loss=last_train.get("loss"),
             wall_s=time.perf_counter() - t_start,
             train_img_per_s=train_seen / train_seconds if train_seconds else 0.0,
-            device=str(device), device_name=dev_name, img_size=img_size, stopped=stopped,
+            device=str(device),
+            device_name=dev_name,
+            img_size=img_size,
+            stopped=stopped,
             skipped=[{"path": p, "reason": r} for p, r in self.skipped.items()],
             history=history,
         )
@@ -562,7 +686,10 @@ class _Run:
         base_lr = cfg.lr or (LR_FINETUNE if pretrained else LR_SCRATCH)
         backbone, head = backbone_and_head_params(model)
         groups = []
-        for params, lr in ((backbone, base_lr * (BACKBONE_LR_FACTOR if pretrained else 1.0)), (head, base_lr)):
+        for params, lr in (
+            (backbone, base_lr * (BACKBONE_LR_FACTOR if pretrained else 1.0)),
+            (head, base_lr),
+        ):
             params = [p for p in params if p.requires_grad]
             decay = [p for p in params if p.ndim > 1]
             no_decay = [p for p in params if p.ndim <= 1]
@@ -576,31 +703,58 @@ class _Run:
         cfg_dict = asdict(self.config)
         cfg_dict["img_size"] = img_size
         return ckpt.CheckpointMeta(
-            arch=self.config.arch, classes=list(index.classes), img_size=img_size, mean=list(mean),
+            arch=self.config.arch,
+            classes=list(index.classes),
+            img_size=img_size,
+            mean=list(mean),
             std=list(std),
             metrics={
-                "epoch": epoch, "best_val_acc": best_val_acc, "val_acc": val.get("acc"),
-                "val_loss": val.get("loss"), "train_loss": train_stats.get("loss"),
+                "epoch": epoch,
+                "best_val_acc": best_val_acc,
+                "val_acc": val.get("acc"),
+                "val_loss": val.get("loss"),
+                "train_loss": train_stats.get("loss"),
                 "train_acc": train_stats.get("acc"),
             },
-            config=cfg_dict, history=list(history),
-            versions=_versions(), created=datetime.now().astimezone().isoformat(timespec="seconds"),
+            config=cfg_dict,
+            history=list(history),
+            versions=_versions(),
+            created=datetime.now().astimezone().isoformat(timespec="seconds"),
         )
 
     def _write_model(self, model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats):
         meta = self._meta(index, img_size, mean, std, epoch, history, best_val_acc, val, stats)
         ckpt.save_checkpoint(path, model, meta)
 
-    def _save(self, model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats,
-              optimizer, scheduler, scaler, kind):
+    def _save(
+        self,
+        model,
+        path,
+        index,
+        img_size,
+        mean,
+        std,
+        epoch,
+        history,
+        best_val_acc,
+        val,
+        stats,
+        optimizer,
+        scheduler,
+        scaler,
+        kind,
+    ):
         """Model file, then the resume state beside it (optimizer, schedule, epoch, RNG)."""
         self._write_model(model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats)
-        ckpt.save_training_state(ckpt.training_state_path(path), {
-            "epoch": epoch,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "torch_rng": torch.get_rng_state(),
-            "loader_rng": self.gen.get_state(),
-        })
+        ckpt.save_training_state(
+            ckpt.training_state_path(path),
+            {
+                "epoch": epoch,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "torch_rng": torch.get_rng_state(),
+                "loader_rng": self.gen.get_state(),
+            },
+        )
         self.emit(CheckpointSaved(str(path), kind, epoch, val.get("acc")))

@@ -11,8 +11,22 @@ import pytest
 
 from resnet_gui.cli import _normalise_argv, main
 
-TRAIN_KEYS = {"checkpoint", "arch", "classes", "epochs", "best_val_acc", "val_acc", "val_loss", "train_loss",
-              "wall_s", "train_img_per_s", "device", "stopped", "skipped", "history"}
+TRAIN_KEYS = {
+    "checkpoint",
+    "arch",
+    "classes",
+    "epochs",
+    "best_val_acc",
+    "val_acc",
+    "val_loss",
+    "train_loss",
+    "wall_s",
+    "train_img_per_s",
+    "device",
+    "stopped",
+    "skipped",
+    "history",
+}
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -24,8 +38,22 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
 def test_demo_data_then_train_json(capsys, tmp_path):
     code, _, err = run_cli(capsys, "demo-data", tmp_path / "d", "--per-class", "6", "--size", "32")
     assert code == 0 and "wrote demo dataset" in err
-    code, out, err = run_cli(capsys, "train", tmp_path / "d", "--epochs", "1", "--img-size", "32", "--batch-size",
-                             "8", "--workers", "0", "--out", tmp_path / "runs", "--json")
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        tmp_path / "d",
+        "--epochs",
+        "1",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--out",
+        tmp_path / "runs",
+        "--json",
+    )
     assert code == 0
     result = json.loads(out)  # stdout holds exactly one JSON object
     assert result.keys() >= TRAIN_KEYS
@@ -38,8 +66,18 @@ def test_demo_data_then_train_json(capsys, tmp_path):
 def test_predict_json_and_partial_failure_exit_code(capsys, checkpoint, demo_dir, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    code, out, err = run_cli(capsys, "predict", checkpoint, demo_dir / "circle" / "circle_0000.png", bad,
-                             "--topk", "2", "--json", "--csv", tmp_path / "p.csv")
+    code, out, err = run_cli(
+        capsys,
+        "predict",
+        checkpoint,
+        demo_dir / "circle" / "circle_0000.png",
+        bad,
+        "--topk",
+        "2",
+        "--json",
+        "--csv",
+        tmp_path / "p.csv",
+    )
     assert code == 1  # some inputs failed, still reported
     doc = json.loads(out)
     assert doc["device"] == "cpu" and doc["device_name"].startswith("CPU")
@@ -68,7 +106,15 @@ def test_inspect_json_matches_contract(capsys):
     code, out, _ = run_cli(capsys, "inspect", "resnet18", "--num-classes", "10", "--img-size", "64", "--json")
     doc = json.loads(out)
     assert code == 0
-    assert {"arch", "num_classes", "img_size", "params_total", "params_trainable", "macs_total", "layers"} <= set(doc)
+    assert {
+        "arch",
+        "num_classes",
+        "img_size",
+        "params_total",
+        "params_trainable",
+        "macs_total",
+        "layers",
+    } <= set(doc)
     assert doc["num_classes"] == 10 and doc["img_size"] == 64
     assert set(doc["layers"][0]) == {"name", "type", "output_shape", "params", "macs"}
     assert doc["params_total"] == 11_181_642  # torchvision resnet18 with a 10-class fc
@@ -104,7 +150,11 @@ def test_no_arguments_or_a_folder_opens_the_app():
 
 def test_entry_point_runs_without_traceback(tmp_path):
     """`python -m resnet_gui` is the console script; a bad input gives no traceback."""
-    proc = subprocess.run([sys.executable, "-m", "resnet_gui", "predict", str(tmp_path / "nope.pt"), "a.png"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "resnet_gui", "predict", str(tmp_path / "nope.pt"), "a.png"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr

@@ -18,14 +18,16 @@ from tests._fixtures import TINY
 
 @pytest.fixture(scope="module")
 def learn_dir(tmp_path_factory) -> Path:
-    return make_demo_dataset(tmp_path_factory.mktemp("learn") / "shapes", per_class=100, size=32, seed=1,
-                             with_val=True)
+    return make_demo_dataset(
+        tmp_path_factory.mktemp("learn") / "shapes", per_class=100, size=32, seed=1, with_val=True
+    )
 
 
 def test_two_epochs_beat_chance(learn_dir, tmp_path):
     events: list = []
-    result = train(TrainConfig(data_dir=str(learn_dir), epochs=2, out_dir=str(tmp_path), **TINY),
-                   on_event=events.append)
+    result = train(
+        TrainConfig(data_dir=str(learn_dir), epochs=2, out_dir=str(tmp_path), **TINY), on_event=events.append
+    )
     assert not result.stopped and result.epochs == 2
     # 4 balanced classes: chance is 25%. Validation uses the given val/ folder (25 images per class).
     assert result.best_val_acc is not None and result.best_val_acc > 0.40, result.history
@@ -75,14 +77,19 @@ def test_resume_continues_exactly_where_it_stopped(demo_dir, tmp_path):
         if isinstance(e, ev.EpochDone) and e.epoch == 1:
             stop.set()
 
-    first = train(cfg.__class__(**{**cfg.__dict__, "out_dir": str(tmp_path / "b")}),
-                  on_event=stop_after_first_epoch, stop=stop)
+    first = train(
+        cfg.__class__(**{**cfg.__dict__, "out_dir": str(tmp_path / "b")}),
+        on_event=stop_after_first_epoch,
+        stop=stop,
+    )
     assert first.stopped and first.epochs == 1
     state = load_training_state(training_state_path(first.last_checkpoint))
     assert state["epoch"] == 1 and "optimizer" in state and "scheduler" in state
 
     events: list = []
-    resumed = train(cfg.__class__(**{**cfg.__dict__, "resume": first.last_checkpoint}), on_event=events.append)
+    resumed = train(
+        cfg.__class__(**{**cfg.__dict__, "resume": first.last_checkpoint}), on_event=events.append
+    )
     assert events[0].start_epoch == 1
     assert resumed.epochs == 2 and [h["epoch"] for h in resumed.history] == [1, 2]
     assert resumed.history[1]["lr"] == pytest.approx(straight.history[1]["lr"])
@@ -108,8 +115,10 @@ def test_bad_files_are_skipped_and_reported(demo_dir, tmp_path):
     good = (data / "square" / "square_0000.png").read_bytes()
     (data / "square" / "truncated.png").write_bytes(good[: len(good) // 2])
     events: list = []
-    result = train(TrainConfig(data_dir=str(data), epochs=1, val_split=0.0, out_dir=str(tmp_path / "o"), **TINY),
-                   on_event=events.append)
+    result = train(
+        TrainConfig(data_dir=str(data), epochs=1, val_split=0.0, out_dir=str(tmp_path / "o"), **TINY),
+        on_event=events.append,
+    )
     skipped = {Path(s["path"]).name: s["reason"] for s in result.skipped}
     assert set(skipped) == {"broken.png", "truncated.png"}
     assert all(skipped.values())
