@@ -131,6 +131,7 @@ def main() -> None:
         init_state, init_file = None, "none"
         if args.finetune:
             sub = tmp / "pre"
+            sub.mkdir()
             for cls in ("circle", "square"):
                 (sub / cls).symlink_to(data / cls, target_is_directory=True)
             pre = train(

@@ -9,7 +9,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = [
     ["engine_speed.py"],
-    ["recipe_compare.py", "--epochs", "6", "--per-class", "60", "--img-size", "64"],
+    ["recipe_compare.py", "--epochs", "5", "--per-class", "150", "--img-size", "64"],
+    ["recipe_compare.py", "--epochs", "5", "--per-class", "150", "--img-size", "64", "--finetune"],
 ]
 
 
