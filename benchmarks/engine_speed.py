@@ -27,9 +27,9 @@ from resnet_gui.engine.train import TrainConfig, train  # noqa: E402
 
 
 def bench_scan(root: Path, n_files: int, classes: int = 10) -> dict:
-    from torchvision.datasets import ImageFolder
-
     import os
+
+    from torchvision.datasets import ImageFolder
 
     root.mkdir(parents=True)
     for c in range(classes):

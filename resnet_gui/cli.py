@@ -8,7 +8,6 @@ reported), 2 = usage or unusable input.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -190,7 +189,7 @@ def _load_predictor(checkpoint: str, device: str, classes: str | None):
 
 
 def cmd_predict(args) -> int:
-    from resnet_gui.engine.predict import expand_inputs
+    from resnet_gui.engine.predict import expand_inputs, write_predictions_csv
 
     predictor = _load_predictor(args.checkpoint, args.device, args.classes)
     paths = expand_inputs(args.paths)
@@ -211,36 +210,7 @@ def cmd_predict(args) -> int:
                     f"preprocess {t['preprocess']:.1f}, forward {t['forward']:.1f}]"
                 )
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(
-                [
-                    "path",
-                    "class",
-                    "prob",
-                    "topk",
-                    "load_ms",
-                    "preprocess_ms",
-                    "forward_ms",
-                    "total_ms",
-                    "error",
-                ]
-            )
-            for p in results:
-                t = p.timing_ms
-                w.writerow(
-                    [
-                        p.path,
-                        p.label or "",
-                        f"{p.confidence:.6f}" if p.topk else "",
-                        ";".join(f"{c}:{v:.4f}" for c, v in p.topk),
-                        *(
-                            f"{t.get(k, 0):.3f}" if t else ""
-                            for k in ("load", "preprocess", "forward", "total")
-                        ),
-                        p.error or "",
-                    ]
-                )
+        write_predictions_csv(results, args.csv)
     if args.json:
         _emit_json(
             {

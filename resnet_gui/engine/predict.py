@@ -7,6 +7,7 @@ asynchronous kernel launch with a wall clock measures nothing.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import time
@@ -52,6 +53,28 @@ class Prediction:
         d.pop("error")
         d["topk"] = [{"class": c, "prob": p} for c, p in self.topk]
         return d
+
+
+CSV_HEADER = ("path", "class", "prob", "topk", "load_ms", "preprocess_ms", "forward_ms", "total_ms", "error")
+
+
+def write_predictions_csv(predictions: Iterable[Prediction], path: str | Path) -> None:
+    """One row per input: best class and probability, top-k as class:prob pairs, timings in ms, error."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_HEADER)
+        for p in predictions:
+            t = p.timing_ms or {}
+            w.writerow(
+                [
+                    p.path,
+                    p.label or "",
+                    f"{p.confidence:.6f}" if p.topk else "",
+                    ";".join(f"{c}:{v:.6f}" for c, v in p.topk),
+                    *(f"{t[k]:.3f}" if k in t else "" for k in ("load", "preprocess", "forward", "total")),
+                    p.error or "",
+                ]
+            )
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

@@ -425,15 +425,15 @@ class _Run:
 
         device = resolve_device(cfg.device)
         gen = self.gen = _seed_everything(cfg.seed)
-        index = scan_dataset(cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
+        index = self.index = scan_dataset(cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
         if resume_weights is not None and meta.classes != index.classes:
             raise EngineError(
                 f"the checkpoint was trained on classes {meta.classes} but {cfg.data_dir} has {index.classes}"
             )
-        img_size = cfg.img_size or auto_img_size(index)
-        mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+        img_size = self.img_size = cfg.img_size or auto_img_size(index)
+        mean, std = self.mean, self.std = list(IMAGENET_MEAN), list(IMAGENET_STD)
 
-        model = build_model(
+        model = self.model = build_model(
             cfg.arch,
             len(index.classes),
             pretrained=None if cfg.pretrained in (None, "none") else cfg.pretrained,
@@ -449,12 +449,14 @@ class _Run:
 
         train_loader, val_loader, workers = self._loaders(index, img_size, mean, std, device, gen)
         steps_per_epoch = len(train_loader)
-        optimizer = self._optimizer(model)
+        optimizer = self.optimizer = self._optimizer(model)
         total_steps = steps_per_epoch * cfg.epochs
         warmup = min(int(total_steps * cfg.warmup_frac), steps_per_epoch * 2)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _LrSchedule(total_steps, warmup))
+        scheduler = self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _LrSchedule(total_steps, warmup)
+        )
         amp_dtype = _amp_dtype(device, cfg.amp)
-        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        scaler = self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
         if resume_state:
             optimizer.load_state_dict(resume_state["optimizer"])
             scheduler.load_state_dict(resume_state["scheduler"])
@@ -561,23 +563,7 @@ class _Run:
                 if stats["seen"] and self.is_main_process:
                     # Keep what was learned: the partial epoch becomes `last` (epoch count = completed epochs),
                     # and `best` too when there is none yet.
-                    self._save(
-                        model,
-                        last_path,
-                        index,
-                        img_size,
-                        mean,
-                        std,
-                        epoch - 1,
-                        history,
-                        best_val_acc,
-                        last_val,
-                        last_train,
-                        optimizer,
-                        scheduler,
-                        scaler,
-                        "last",
-                    )
+                    self._save(last_path, epoch - 1, history, best_val_acc, last_val, last_train, "last")
                     if not best_path.exists():
                         shutil.copyfile(last_path, best_path)
                         self.emit(CheckpointSaved(str(best_path), "best", epoch - 1, None))
@@ -621,37 +607,9 @@ class _Run:
                 )
             )
             if self.is_main_process:
-                self._save(
-                    model,
-                    last_path,
-                    index,
-                    img_size,
-                    mean,
-                    std,
-                    epoch,
-                    history,
-                    best_val_acc,
-                    last_val,
-                    stats,
-                    optimizer,
-                    scheduler,
-                    scaler,
-                    "last",
-                )
+                self._save(last_path, epoch, history, best_val_acc, last_val, stats, "last")
                 if is_best:
-                    self._write_model(
-                        model,
-                        best_path,
-                        index,
-                        img_size,
-                        mean,
-                        std,
-                        epoch,
-                        history,
-                        best_val_acc,
-                        last_val,
-                        stats,
-                    )
+                    self._write_model(best_path, epoch, history, best_val_acc, last_val, stats)
                     have_best = True
                     self.emit(CheckpointSaved(str(best_path), "best", epoch, last_val["acc"]))
             if self.stop.is_set():
@@ -700,15 +658,15 @@ class _Run:
                 groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
         return torch.optim.AdamW(groups)
 
-    def _meta(self, index, img_size, mean, std, epoch, history, best_val_acc, val, train_stats):
+    def _meta(self, epoch, history, best_val_acc, val, train_stats) -> ckpt.CheckpointMeta:
         cfg_dict = asdict(self.config)
-        cfg_dict["img_size"] = img_size
+        cfg_dict["img_size"] = self.img_size
         return ckpt.CheckpointMeta(
             arch=self.config.arch,
-            classes=list(index.classes),
-            img_size=img_size,
-            mean=list(mean),
-            std=list(std),
+            classes=list(self.index.classes),
+            img_size=self.img_size,
+            mean=list(self.mean),
+            std=list(self.std),
             metrics={
                 "epoch": epoch,
                 "best_val_acc": best_val_acc,
@@ -723,37 +681,19 @@ class _Run:
             created=datetime.now().astimezone().isoformat(timespec="seconds"),
         )
 
-    def _write_model(self, model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats):
-        meta = self._meta(index, img_size, mean, std, epoch, history, best_val_acc, val, stats)
-        ckpt.save_checkpoint(path, model, meta)
+    def _write_model(self, path, epoch, history, best_val_acc, val, stats) -> None:
+        ckpt.save_checkpoint(path, self.model, self._meta(epoch, history, best_val_acc, val, stats))
 
-    def _save(
-        self,
-        model,
-        path,
-        index,
-        img_size,
-        mean,
-        std,
-        epoch,
-        history,
-        best_val_acc,
-        val,
-        stats,
-        optimizer,
-        scheduler,
-        scaler,
-        kind,
-    ):
+    def _save(self, path, epoch, history, best_val_acc, val, stats, kind) -> None:
         """Model file, then the resume state beside it (optimizer, schedule, epoch, RNG)."""
-        self._write_model(model, path, index, img_size, mean, std, epoch, history, best_val_acc, val, stats)
+        self._write_model(path, epoch, history, best_val_acc, val, stats)
         ckpt.save_training_state(
             ckpt.training_state_path(path),
             {
                 "epoch": epoch,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 "torch_rng": torch.get_rng_state(),
                 "loader_rng": self.gen.get_state(),
             },

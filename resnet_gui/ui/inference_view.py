@@ -8,7 +8,6 @@ sortable table; the selected row shows the picture, the top-k bars and the timin
 from __future__ import annotations
 
 import contextlib
-import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -583,37 +582,14 @@ class InferenceView(QWidget):
 
     def export_csv(self, path: str) -> None:
         """The table as CSV: one row per input, top-k as class:prob pairs, timings in ms."""
+        from dataclasses import replace
+
+        from resnet_gui.engine.predict import write_predictions_csv
+
         try:
-            with open(path, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(
-                    [
-                        "path",
-                        "predicted",
-                        "confidence",
-                        "topk",
-                        "load_ms",
-                        "preprocess_ms",
-                        "forward_ms",
-                        "total_ms",
-                        "error",
-                    ]
-                )
-                for r in self.results.rows:
-                    p, t = r.prediction, r.prediction.timing_ms or {}
-                    w.writerow(
-                        [
-                            r.path or r.name,
-                            p.topk[0][0] if p.topk else "",
-                            f"{p.topk[0][1]:.6f}" if p.topk else "",
-                            ";".join(f"{c}:{q:.6f}" for c, q in p.topk),
-                            *(
-                                f"{t[k]:.3f}" if k in t else ""
-                                for k in ("load", "preprocess", "forward", "total")
-                            ),
-                            p.error or "",
-                        ]
-                    )
+            write_predictions_csv(
+                (replace(r.prediction, path=r.path or r.name) for r in self.results.rows), path
+            )
         except OSError as exc:
             self._show_error(f"Cannot write {path}: {exc.strerror or exc}")
 
