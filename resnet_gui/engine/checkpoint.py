@@ -289,6 +289,10 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
     kind = _kind(path)
     if kind == "unknown" and path.suffix.lower() == ".safetensors":
         raise CheckpointError(f"{path.name} is not a valid checkpoint: the safetensors header is damaged")
+    if kind == "unknown":  # not a zip, pickle or safetensors file: an image, a text file, ...
+        raise CheckpointError(
+            f"{path.name} is not a model checkpoint (expected a .safetensors file or a PyTorch .pt/.pth state_dict)"
+        )
     if kind == "safetensors":
         tensors, metadata = _read_safetensors(path)
         header = None

@@ -135,6 +135,12 @@ def test_errors_are_one_line_exit_2(capsys, argv, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+def test_an_image_given_as_checkpoint_is_named_as_such(capsys, demo_dir):
+    png = demo_dir / "circle" / "circle_0000.png"
+    code, out, err = run_cli(capsys, "predict", png, png)
+    assert code == 2 and "is not a model checkpoint" in err and "pickled" not in err
+
+
 def test_usage_error_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train"])  # DATA_DIR missing
