@@ -138,3 +138,29 @@ def test_lr_schedule_warms_up_then_decays():
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(values[10:], values[11:], strict=False))
     assert values[-1] < 0.05
+
+
+def test_balance_samples_an_imbalanced_dataset(demo_dir, tmp_path, monkeypatch):
+    """--balance: the loader draws the rare class about as often as the common one."""
+    data = tmp_path / "data"
+    for cls, n in (("circle", 12), ("square", 3)):
+        (data / cls).mkdir(parents=True)
+        for src in sorted((demo_dir / cls).glob("*.png"))[:n]:
+            (data / cls / src.name).write_bytes(src.read_bytes())
+    import resnet_gui.engine.train as train_mod
+
+    seen: list[int] = []
+    real = train_mod.train_one_epoch
+
+    def spy(model, loader, *args, **kwargs):
+        for _, labels, _ in loader:
+            seen.extend(labels.tolist())
+        return real(model, loader, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", spy)
+    cfg = TrainConfig(
+        data_dir=str(data), epochs=4, val_split=0.0, balance=True, out_dir=str(tmp_path / "o"), **TINY
+    )
+    train(cfg)
+    rare = seen.count(1) / len(seen)
+    assert 0.3 < rare < 0.7, rare  # without balancing it would be 3/15 = 0.2
