@@ -345,8 +345,8 @@ class _Run:
             if k in saved
         }
         keep["arch"] = meta.arch
+        # "pretrained" stays for the LR recipe; the weights themselves come from the checkpoint
         keep["img_size"] = meta.img_size
-        keep["pretrained"] = "none"  # weights come from the checkpoint
         return replace(self.config, **keep)
 
     def _loaders(
@@ -433,12 +433,13 @@ class _Run:
         img_size = self.img_size = cfg.img_size or auto_img_size(index)
         mean, std = self.mean, self.std = list(IMAGENET_MEAN), list(IMAGENET_STD)
 
+        from_scratch = cfg.pretrained in (None, "none")
         model = self.model = build_model(
             cfg.arch,
             len(index.classes),
-            pretrained=None if cfg.pretrained in (None, "none") else cfg.pretrained,
+            pretrained=None if from_scratch or resume_weights is not None else cfg.pretrained,
             freeze_backbone=cfg.freeze_backbone,
-            zero_init_residual=cfg.zero_init_residual and cfg.pretrained in (None, "none"),
+            zero_init_residual=cfg.zero_init_residual and from_scratch,
         )
         if resume_weights is not None:
             model.load_state_dict(resume_weights)
