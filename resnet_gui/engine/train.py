@@ -82,6 +82,8 @@ class TrainConfig:
     balance: bool = False
     device: str = "auto"
     workers: int | None = None  # None: chosen from the device and CPU count
+    mp_context: str | None = None  # DataLoader worker start method; None: the platform's default.
+    # The app passes "forkserver": forking a process that runs Qt threads is unsafe.
     seed: int = 0
     out_dir: str = "checkpoints"
     resume: str | None = None
@@ -362,6 +364,8 @@ class _Run:
         }
         if workers > 0:
             common["prefetch_factor"] = 4
+            if cfg.mp_context:
+                common["multiprocessing_context"] = cfg.mp_context
         train_ds = ImageDataset(index.train, build_train_transform(img_size, cfg.augment, mean, std))
         sampler = make_weighted_sampler(index.train, len(index.classes), cfg.seed) if cfg.balance else None
         train_loader = DataLoader(

@@ -7,6 +7,7 @@ event arrives here as a signal and only moves a widget. Stop sets the engine's s
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ from resnet_gui.ui.common import (
 )
 from resnet_gui.ui.plots import TrainingPlots
 from resnet_gui.ui.workers import Worker, lower_thread_priority
+
+# DataLoader workers must not be forked from this process: it runs Qt threads (a fork copies their locks).
+WORKER_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
 
 # engine.models.ARCHS, repeated so the form can be built before torch is imported
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -504,6 +508,7 @@ class TrainingView(QWidget):
             augment=self.augment.currentText(),
             device=self.device.currentData(),
             workers=self.num_workers,
+            mp_context=WORKER_START_METHOD,
             out_dir=str(self.runs_dir),  # the engine makes <dataset>-<arch>-<time>/ inside
         )
         return dataclasses.replace(config, **overrides) if overrides else config

@@ -164,3 +164,25 @@ def test_balance_samples_an_imbalanced_dataset(demo_dir, tmp_path, monkeypatch):
     train(cfg)
     rare = seen.count(1) / len(seen)
     assert 0.3 < rare < 0.7, rare  # without balancing it would be 3/15 = 0.2
+
+
+def test_worker_processes_via_forkserver(demo_dir, tmp_path):
+    """What the app uses: DataLoader workers started by forkserver (never forked from Qt threads).
+    Bad files found inside a worker process still reach the result."""
+    data = tmp_path / "data"
+    for cls in ("circle", "square"):
+        (data / cls).mkdir(parents=True)
+        for src in sorted((demo_dir / cls).glob("*.png"))[:4]:
+            (data / cls / src.name).write_bytes(src.read_bytes())
+    (data / "square" / "bad.png").write_bytes(b"not a png")
+    cfg = TrainConfig(
+        data_dir=str(data),
+        epochs=1,
+        val_split=0.0,
+        out_dir=str(tmp_path / "o"),
+        **{**TINY, "workers": 1},
+        mp_context="forkserver",
+    )
+    result = train(cfg)
+    assert [Path(s["path"]).name for s in result.skipped] == ["bad.png"]
+    assert result.epochs == 1 and result.checkpoint
