@@ -51,7 +51,7 @@ from resnet_gui.ui.workers import ImageLoader, Worker
 class ScanResult:
     """What the view shows about a folder; built on the worker thread."""
 
-    index: Any  # engine.data.DatasetIndex
+    index: Any  # engine.scan.DatasetIndex
     entries: list[tuple[str, int, str]]  # (path, label, split), grouped by class
     auto_img_size: int | None
     scan_s: float
@@ -66,13 +66,13 @@ class ScanResult:
 
 def scan_for_view(path: str | None, val_split: float = 0.2) -> ScanResult:
     """Scan `path` (None: the built-in demo, created on first use). Runs off the GUI thread."""
-    from resnet_gui.engine import data, demo
+    from resnet_gui.engine import demo, scan  # torch-free: counts show before torch has loaded
 
     is_demo = path is None
     if is_demo:
         path = str(demo.default_demo_dir())
     t0 = time.perf_counter()
-    index = data.scan_dataset(path, val_split=val_split)
+    index = scan.scan_dataset(path, val_split=val_split)
     scan_s = time.perf_counter() - t0
     # grouped by class with a plain loop, not a sort: list.sort holds the GIL (and so stalls the GUI
     # thread) for the whole merge on 100k entries
@@ -84,7 +84,7 @@ def scan_for_view(path: str | None, val_split: float = 0.2) -> ScanResult:
         bucket.sort()  # by path; one class at a time keeps each GIL hold short
     entries = [e for bucket in buckets for e in bucket]
     try:
-        auto = data.auto_img_size(index)
+        auto = scan.auto_img_size(index)
     except Exception:  # a guess for the form only; training decides for itself
         auto = None
     counts = {split: index.counts(split) for split in ("train", "val", "all")}
