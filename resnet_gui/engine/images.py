@@ -7,9 +7,11 @@ that are missing, not images, truncated or decompression bombs refused with a sh
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -62,22 +64,13 @@ def load_image(source: ImageSource) -> Image.Image:
 
     name, fp, owned = _open_source(source)
     try:
-        try:
-            with Image.open(fp) as img:
-                _check_size(img, name)
-                # Decode everything now, so a truncated file fails here and not in a worker later. This
-                # relies on PIL.ImageFile.LOAD_TRUNCATED_IMAGES staying False (its default): never set it.
-                img.load()
-                oriented = _apply_orientation(img)
-                return _to_rgb(oriented, name)
-        except ImageLoadError:
-            raise
-        except UnidentifiedImageError as exc:
-            raise ImageLoadError(name, "not an image (cannot identify format)") from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageLoadError(name, _too_large_reason(exc)) from exc
-        except Exception as exc:
-            raise ImageLoadError(name, _decode_reason(exc)) from exc
+        with _as_load_error(name), Image.open(fp) as img:
+            _check_size(img, name)
+            # Decode everything now, so a truncated file fails here and not in a worker later. This
+            # relies on PIL.ImageFile.LOAD_TRUNCATED_IMAGES staying False (its default): never set it.
+            img.load()
+            oriented = _apply_orientation(img)
+            return _to_rgb(oriented, name)
     finally:
         if owned:
             fp.close()
@@ -91,30 +84,32 @@ def image_info(path: str | os.PathLike) -> dict[str, Any]:
     name, fp, owned = _open_source(path)
     try:
         size = os.fstat(fp.fileno()).st_size
-        try:
-            with Image.open(fp) as img:
-                width, height = img.size
-                if _orientation(img) in _SWAPPING_ORIENTATIONS:
-                    width, height = height, width
-                return {
-                    "width": width,
-                    "height": height,
-                    "mode": img.mode,
-                    "format": img.format,
-                    "bytes": size,
-                }
-        except UnidentifiedImageError as exc:
-            raise ImageLoadError(name, "not an image (cannot identify format)") from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageLoadError(name, _too_large_reason(exc)) from exc
-        except Exception as exc:
-            raise ImageLoadError(name, _decode_reason(exc)) from exc
+        with _as_load_error(name), Image.open(fp) as img:
+            width, height = img.size
+            if _orientation(img) in _SWAPPING_ORIENTATIONS:
+                width, height = height, width
+            return {"width": width, "height": height, "mode": img.mode, "format": img.format, "bytes": size}
     finally:
         if owned:
             fp.close()
 
 
 # --- helpers -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _as_load_error(name: str) -> Iterator[None]:
+    """Turn whatever Pillow raises while reading `name` into an ImageLoadError with a short reason."""
+    try:
+        yield
+    except ImageLoadError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(name, "not an image (cannot identify format)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(name, _too_large_reason(exc)) from exc
+    except Exception as exc:
+        raise ImageLoadError(name, _decode_reason(exc)) from exc
 
 
 def _open_source(source: Any) -> tuple[str, BinaryIO, bool]:
