@@ -11,7 +11,8 @@ from pathlib import Path
 def loaded_after(imports: str, roots: tuple[str, ...]) -> list[str]:
     """Top-level packages from `roots` that a fresh interpreter has loaded after running `imports`."""
     code = (
-        f"import sys\n{imports}\nprint(sorted({{m.split('.')[0] for m in sys.modules}} & {set(roots)!r}))\n"
+        f"import json, sys\n{imports}\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(roots)!r})))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
