@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 
 from resnet_gui.engine.checkpoint import load_model
-from resnet_gui.engine.device import device_name, resolve_device
+from resnet_gui.engine.device import device_name, resolve_device, timed_forward
 from resnet_gui.engine.errors import EngineError
 
 
 def time_forward(model: torch.nn.Module, x: torch.Tensor, repeats: int = 10, warmup: int = 2) -> float:
-    """Median milliseconds per forward pass; CUDA timed with events, others with a synchronised clock."""
-    cuda = x.device.type == "cuda"
-    times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model(x)
-        if cuda:
-            torch.cuda.synchronize(x.device)
-        for _ in range(repeats):
-            if cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                model(x)
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                t0 = time.perf_counter()
-                model(x)
-                times.append((time.perf_counter() - t0) * 1000.0)
-    times.sort()
+    """Median milliseconds per forward pass, after `warmup` untimed passes."""
+    for _ in range(warmup):
+        timed_forward(model, x)
+    times = sorted(timed_forward(model, x)[1] for _ in range(repeats))
     return times[len(times) // 2]
 
 

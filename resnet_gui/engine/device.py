@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import torch
 
@@ -83,3 +84,20 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def timed_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """`model(x)` under inference_mode, and its milliseconds: CUDA events on a GPU (timing an asynchronous
+    launch with a wall clock measures nothing), a synchronised wall clock elsewhere."""
+    with torch.inference_mode():
+        if x.device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = model(x)
+            end.record()
+            end.synchronize()
+            return out, start.elapsed_time(end)
+        t0 = time.perf_counter()
+        out = model(x)
+        synchronize(x.device)
+        return out, (time.perf_counter() - t0) * 1000.0

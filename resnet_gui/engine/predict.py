@@ -20,8 +20,8 @@ from PIL import Image
 
 from resnet_gui.engine.checkpoint import CheckpointMeta, load_model
 from resnet_gui.engine.data import build_eval_transform
-from resnet_gui.engine.device import device_name, resolve_device
-from resnet_gui.engine.errors import EngineError, ImageLoadError
+from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
+from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.images import is_image_file, load_image
 
 log = logging.getLogger(__name__)
@@ -121,28 +121,7 @@ class Predictor:
         with torch.inference_mode():
             for _ in range(runs):
                 self.model(x)
-        self._sync()
-
-    def _sync(self) -> None:
-        if self._cuda:
-            torch.cuda.synchronize(self.device)
-        elif self.device.type == "mps":
-            torch.mps.synchronize()
-
-    @torch.inference_mode()
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """Logits and forward milliseconds, measured honestly on every device."""
-        if self._cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            logits = self.model(x)
-            end.record()
-            end.synchronize()
-            return logits, start.elapsed_time(end)
-        t0 = time.perf_counter()
-        logits = self.model(x)
-        self._sync()
-        return logits, (time.perf_counter() - t0) * 1000.0
+        synchronize(self.device)
 
     def predict_one(self, source: ImageSource, topk: int = 5) -> Prediction:
         """Classify one image (path or PIL image). Bad input gives a Prediction with `error`, never raises."""
@@ -159,9 +138,9 @@ class Predictor:
         x = self.transform(img).unsqueeze(0).to(self.device, non_blocking=True)
         if self._cuda:
             x = x.contiguous(memory_format=torch.channels_last)
-        self._sync()
+        synchronize(self.device)
         t2 = time.perf_counter()
-        logits, forward_ms = self._forward(x)
+        logits, forward_ms = timed_forward(self.model, x)
         probs = torch.softmax(logits.float(), dim=1)[0]
         k = max(1, min(topk, len(self.classes)))
         values, indices = probs.topk(k)
@@ -192,6 +171,3 @@ class Predictor:
             "device": str(self.device),
             "device_name": self.device_name,
         }
-
-
-__all__ = ["Prediction", "Predictor", "expand_inputs", "EngineError"]

@@ -256,14 +256,6 @@ def default_workers(device: torch.device) -> int:
     return max(0, min(4, cpus // 4))
 
 
-def _versions() -> dict:
-    import torchvision
-
-    from resnet_gui import __version__
-
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "resnet_gui": __version__}
-
-
 def _seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -682,7 +674,7 @@ class _Run:
             },
             config=cfg_dict,
             history=list(history),
-            versions=_versions(),
+            versions=ckpt.current_versions(),
             created=datetime.now().astimezone().isoformat(timespec="seconds"),
         )
 

@@ -110,3 +110,17 @@ def test_export_onnx_is_valid(checkpoint, tmp_path):
     onnx.checker.check_model(proto)
     props = {p.key: p.value for p in proto.metadata_props}
     assert props["classes"].split("\n") == ["circle", "square", "star", "triangle"]
+
+
+def test_bench_reports_each_batch_size(checkpoint):
+    from resnet_gui.engine.bench import bench_checkpoint
+    from resnet_gui.engine.errors import EngineError
+
+    r = bench_checkpoint(checkpoint, batch_sizes=[1, 4], device="cpu", repeats=3)
+    assert [row["batch_size"] for row in r["rows"]] == [1, 4]
+    for row in r["rows"]:
+        assert row["ms_per_batch"] > 0
+        assert row["ms_per_image"] == pytest.approx(row["ms_per_batch"] / row["batch_size"])
+        assert row["img_per_s"] == pytest.approx(1000 * row["batch_size"] / row["ms_per_batch"])
+    with pytest.raises(EngineError):
+        bench_checkpoint(checkpoint, batch_sizes=[0], device="cpu")
