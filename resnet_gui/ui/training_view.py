@@ -587,9 +587,9 @@ class TrainingView(QWidget):
         elif isinstance(e, ev.CheckpointSaved):
             self.checkpoints[e.kind] = e.path
             if e.kind == "best":
-                self._log(
-                    f"  saved best checkpoint (epoch {e.epoch}, val acc {fmt_pct(e.val_acc)}): {e.path}"
-                )
+                # the run folder was logged once at the start; one line per save stays readable
+                name = Path(e.path).name
+                self._log(f"  saved {name} (epoch {e.epoch}, val acc {fmt_pct(e.val_acc)})")
         elif isinstance(e, ev.ImageSkipped):
             self._skipped += 1
             self._log(f"  skipped {e.path}: {e.reason}")
