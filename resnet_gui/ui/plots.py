@@ -6,9 +6,6 @@ Curves are created once; new points go into plain lists and a QTimer pushes them
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPalette
@@ -70,7 +67,6 @@ class TrainingPlots(QWidget):
         self._timer.setInterval(int(1000 / max_fps))
         self._timer.timeout.connect(self._redraw_if_dirty)
         self.redraw_count = 0
-        self.redraw_times: deque[float] = deque(maxlen=1000)
         self.reset()
 
     def _legend(self, plot: pg.PlotWidget, offset: tuple[int, int]) -> pg.LegendItem:
@@ -183,13 +179,3 @@ class TrainingPlots(QWidget):
         self.train_acc_curve.setData(self._epoch_x, self._train_acc)
         self.val_acc_curve.setData(self._val_acc_x, self._val_acc)
         self.redraw_count += 1
-        self.redraw_times.append(time.monotonic())
-
-    def redraw_rate(self, window_s: float = 10.0) -> float:
-        """Redraws per second over the last `window_s` seconds with drawing going on."""
-        t = list(self.redraw_times)
-        if len(t) < 2:
-            return 0.0
-        recent = [x for x in t if x >= t[-1] - window_s]
-        span = recent[-1] - recent[0]
-        return (len(recent) - 1) / span if span > 0 else 0.0
