@@ -165,13 +165,19 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None,
     amp_dtype: torch.dtype | None,
     stop: threading.Event,
-    on_step: Callable[[int, int, float, int], None],
+    on_step: Callable[[int, int, torch.Tensor, int], None],
     on_skipped: Callable[[list[tuple[str, str]]], None],
 ) -> dict:
-    """One pass over `loader`. Returns loss, accuracy, images seen, compute seconds and whether it was stopped."""
+    """One pass over `loader`. Returns loss, accuracy, images seen, compute seconds and whether it was stopped.
+
+    Sums stay on the device and `on_step` gets the loss as a tensor: reading a value (`.item()`) waits for
+    the GPU, so that happens only when a (throttled) progress event is actually sent, and at the end.
+    """
     set_train_mode(model, freeze_backbone)
     channels_last = device.type == "cuda"
-    total_loss = correct = seen = 0
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
     t0 = time.perf_counter()
     steps = len(loader)
     stopped = False
@@ -194,15 +200,16 @@ def train_one_epoch(
             else:
                 loss.backward()
                 optimizer.step()
-            batch_loss = loss.item()
-            total_loss += batch_loss * len(labels)
-            correct += (logits.argmax(1) == labels).sum().item()
+            loss = loss.detach()
+            total_loss += loss.float() * len(labels)
+            correct += (logits.argmax(1) == labels).sum()
             seen += len(labels)
-            on_step(step, steps, batch_loss, seen)
+            on_step(step, steps, loss, seen)
         scheduler.step()
         if stop.is_set():
             stopped = True
             break
+    total_loss, correct = total_loss.item(), correct.item()  # waits for the device: before the clock stops
     return {
         "loss": total_loss / seen if seen else float("nan"),
         "acc": correct / seen if seen else 0.0,
@@ -515,11 +522,14 @@ class _Run:
             ep_t0 = time.perf_counter()
             last_emit = [0.0]
 
-            def on_step(step: int, steps: int, loss: float, seen: int, _ep=epoch, _t0=ep_t0, _last=last_emit):
+            def on_step(
+                step: int, steps: int, loss: torch.Tensor, seen: int, _ep=epoch, _t0=ep_t0, _last=last_emit
+            ):
                 now = time.perf_counter()
                 if step != steps and now - _last[0] < 1.0 / STEP_EVENTS_PER_S:
                     return
-                _last[0] = now
+                loss_value = loss.item()  # waits for the device, so the rate below is honest on a GPU
+                now = _last[0] = time.perf_counter()
                 elapsed = now - _t0
                 rate = seen / elapsed if elapsed > 0 else 0.0
                 per_step = elapsed / step
@@ -531,7 +541,7 @@ class _Run:
                         epochs=cfg.epochs,
                         step=step,
                         steps=steps,
-                        loss=loss,
+                        loss=loss_value,
                         lr=optimizer.param_groups[-1]["lr"],
                         img_per_s=rate,
                         elapsed_s=now - run_t0,
