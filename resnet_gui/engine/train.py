@@ -576,6 +576,12 @@ class _Run:
                         self.emit(CheckpointSaved(str(best_path), "best", epoch - 1, None))
                 epoch -= 1
                 break
+            if stats["seen"] == 0:  # every training image failed to load: say so instead of "finishing"
+                example = next(iter(self.skipped.items()), ("", "no images"))
+                raise EngineError(
+                    f"none of the {len(index.train)} training images could be read "
+                    f"(e.g. {example[0]}: {example[1]})"
+                )
             last_train = stats
             if val_loader is not None:
                 last_val = evaluate(
