@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import struct
 import tempfile
 from collections.abc import Mapping
@@ -35,6 +36,10 @@ __all__ = [
     "FORMAT_VERSION",
     "CheckpointMeta",
     "atomic_write_bytes",
+    "atomic_write_many",
+    "check_writable",
+    "checkpoint_bytes",
+    "clean_stale_temp_files",
     "current_versions",
     "load_checkpoint",
     "load_model",
@@ -43,6 +48,7 @@ __all__ = [
     "read_state_dict",
     "save_checkpoint",
     "save_training_state",
+    "training_state_bytes",
     "training_state_path",
 ]
 
@@ -123,22 +129,95 @@ def _json_default(value: object) -> object:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` so that `path` is either the old file or the complete new one, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    atomic_write_many([(path, data)])
+
+
+def atomic_write_many(items: list[tuple[str | Path, bytes]]) -> None:
+    """Write several files that belong together: every temp file is complete and fsynced before the first
+    rename, so a kill leaves either the old set or the new set (or, in the microseconds between the
+    renames, a mix that `--resume` detects by epoch). Temp names carry our pid (see clean_stale_temp_files).
+    """
+    temps: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
+        for path, data in items:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+            fd, tmp_name = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+            )
+            temps.append((tmp_name, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp_name, mode)
+        for tmp_name, path in temps:
+            os.replace(tmp_name, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+        for tmp_name, _ in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    for folder in {path.parent for _, path in temps}:
+        _fsync_dir(folder)
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot tell: leave its files alone
+    return True
+
+
+def clean_stale_temp_files(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Remove temp files left by a writer that was killed (its pid is gone); returns what was removed.
+
+    Only our own pattern is touched: ".<name>.<pid>.<random>.tmp". Files of a live process are kept.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    candidates = list(folder.glob(f".*{TEMP_SUFFIX}"))
+    if recursive:  # one level down: the run folders inside an output folder
+        candidates += folder.glob(f"*/.*{TEMP_SUFFIX}")
+    for tmp in candidates:
+        parts = tmp.name[: -len(TEMP_SUFFIX)].rsplit(".", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or _pid_alive(int(parts[1])):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+            log.info("removed %s, left by an interrupted save", tmp)
+    return removed
+
+
+def check_writable(folder: str | Path, need_bytes: int = 0) -> None:
+    """Fail early, with a clear message, if checkpoints cannot be written to `folder`."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".write-test.{os.getpid()}.", suffix=TEMP_SUFFIX)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        raise CheckpointError(f"cannot write checkpoints to {folder}: {reason}") from exc
+    free = shutil.disk_usage(folder).free
+    if need_bytes and free < need_bytes:
+        raise CheckpointError(
+            f"only {free / 1e6:,.0f} MB free in {folder}; saving checkpoints needs about "
+            f"{need_bytes / 1e6:,.0f} MB: free some space or choose another output folder"
+        )
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -160,6 +239,17 @@ def save_checkpoint(
 ) -> Path:
     """Write weights + metadata as one .safetensors file, atomically; returns the path."""
     path = Path(path)
+    data = checkpoint_bytes(model_or_state_dict, meta)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
+    log.info("saved %s (%s, %d classes, %.1f MB)", path, meta.arch, len(meta.classes), len(data) / 1e6)
+    return path
+
+
+def checkpoint_bytes(model_or_state_dict: nn.Module | Mapping[str, Tensor], meta: CheckpointMeta) -> bytes:
+    """The .safetensors file content for a model and its metadata (checked to fit each other)."""
     state = (
         model_or_state_dict.state_dict()
         if isinstance(model_or_state_dict, nn.Module)
@@ -179,13 +269,7 @@ def save_checkpoint(
     metadata = {METADATA_KEY: json.dumps(header, default=_json_default)}
     from safetensors.torch import save as st_save
 
-    data = st_save(tensors, metadata=metadata)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
-    log.info("saved %s (%s, %d classes, %.1f MB)", path, arch, len(meta.classes), len(data) / 1e6)
-    return path
+    return st_save(tensors, metadata=metadata)
 
 
 def training_state_path(checkpoint_path: str | Path) -> Path:
@@ -194,16 +278,21 @@ def training_state_path(checkpoint_path: str | Path) -> Path:
     return p.with_name(f"{p.stem}.state.pt")
 
 
+def training_state_bytes(state: dict) -> bytes:
+    """torch.save of a resume state, in memory (see save_training_state)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
 def save_training_state(path: str | Path, state: dict) -> None:
     """Atomically torch.save optimizer/scheduler/epoch/RNG state for --resume.
 
     Keep to tensors and plain Python values (no numpy arrays, no custom objects): it is read back with
     weights_only=True.
     """
-    buf = io.BytesIO()
-    torch.save(state, buf)
     try:
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, training_state_bytes(state))
     except OSError as exc:
         raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
 
