@@ -509,11 +509,10 @@ class _Run:
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
         run_dir = self._run_dir(index)
-        if self.is_main_process:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.clean_stale_temp_files(run_dir.parent, recursive=True)  # left by a killed run
+        if self.is_main_process:  # creates run_dir
             model_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
             ckpt.check_writable(run_dir, need_bytes=5 * model_bytes)  # best + last + state + a temp copy
+            ckpt.clean_stale_temp_files(run_dir.parent, recursive=True)  # left by a killed run
         dev_name = device_name(device)
         self.emit(
             RunStarted(
