@@ -75,6 +75,10 @@ def run_kill_loop(data: Path, out: Path, kills: int = 20, seed: int = 1, max_del
             _command(data, out, 1000, last), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         _wait_for_training(proc)
+        if i == 0:  # the first kill comes after epoch 1 is saved, so every later run resumes
+            deadline = time.monotonic() + 300
+            while not list(out.glob("*/last.safetensors")) and time.monotonic() < deadline:
+                time.sleep(0.01)
         delay = rng.uniform(0.0, max_delay)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
