@@ -25,6 +25,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from resnet_gui.engine import checkpoint as ckpt
+from resnet_gui.engine.cache import (
+    CachedImageDataset,
+    eval_transform_uint8,
+    plan_cache,
+    train_transform_uint8,
+)
 from resnet_gui.engine.data import (
     AUGMENT_PRESETS,
     IMAGENET_MEAN,
@@ -50,6 +56,7 @@ from resnet_gui.engine.events import (
     StepDone,
 )
 from resnet_gui.engine.models import ARCHS, backbone_and_head_params, build_model, set_train_mode
+from resnet_gui.engine.plan import device_plan
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_frac: float = 0.05
     amp: bool = True
+    cache_images: bool = True  # decode once into RAM when the data set fits (engine/cache.py)
     run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
 
 
@@ -270,9 +278,7 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 
 def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return device_plan(device, amp=enabled).amp_dtype
 
 
 def _validate(config: TrainConfig) -> None:
@@ -355,6 +361,9 @@ class _Run:
     ):
         cfg = self.config
         workers = cfg.workers if cfg.workers is not None else default_workers(device)
+        cache = self.cache = plan_cache(index, img_size, enabled=cfg.cache_images)
+        if cache is not None:
+            workers = 0  # the cache lives in this process; augmenting cached pixels is cheap
         common = {
             "num_workers": workers,
             "pin_memory": device.type == "cuda",
@@ -365,7 +374,11 @@ class _Run:
             common["prefetch_factor"] = 4
             if cfg.mp_context:
                 common["multiprocessing_context"] = cfg.mp_context
-        train_ds = ImageDataset(index.train, build_train_transform(img_size, cfg.augment, mean, std))
+        if cache is not None:
+            tf = train_transform_uint8(img_size, cfg.augment, mean, std)
+            train_ds = CachedImageDataset(index.train, tf, cache.side, cache)
+        else:
+            train_ds = ImageDataset(index.train, build_train_transform(img_size, cfg.augment, mean, std))
         sampler = make_weighted_sampler(index.train, len(index.classes), cfg.seed) if cfg.balance else None
         train_loader = DataLoader(
             train_ds,
@@ -378,7 +391,12 @@ class _Run:
         )
         val_loader = None
         if index.val:
-            val_ds = ImageDataset(index.val, build_eval_transform(img_size, mean, std))
+            if cache is not None:
+                val_ds = CachedImageDataset(
+                    index.val, eval_transform_uint8(img_size, mean, std), cache.side, cache
+                )
+            else:
+                val_ds = ImageDataset(index.val, build_eval_transform(img_size, mean, std))
             val_loader = DataLoader(val_ds, batch_size=max(cfg.batch_size, 64), shuffle=False, **common)
         return train_loader, val_loader, workers
 
