@@ -196,9 +196,15 @@ def cmd_predict(args) -> int:
     if not paths:
         raise CliError("no images found in the given paths")
     results = []
+    cams: dict[str, str] = {}  # input path -> overlay written (--cam)
+    cam_dir = Path(args.cam) if args.cam else None
+    if cam_dir is not None:
+        cam_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
         pred = predictor.predict_one(path, topk=args.topk)
         results.append(pred)
+        if cam_dir is not None and pred.error is None:
+            cams[str(path)] = _write_cam(predictor, path, cam_dir, set(cams.values()))
         if not args.json:
             if pred.error:
                 print(f"{path}: error: {pred.error}")
@@ -211,13 +217,17 @@ def cmd_predict(args) -> int:
                 )
     if args.csv:
         write_predictions_csv(results, args.csv)
+    if cams:
+        print(f"wrote {len(cams)} Grad-CAM overlay(s) to {cam_dir}", file=sys.stderr)
     if args.json:
         _emit_json(
             {
                 "checkpoint": args.checkpoint,
                 "device": str(predictor.device),
                 "device_name": predictor.device_name,
-                "results": [p.to_json() for p in results],
+                "results": [
+                    {**p.to_json(), **({"cam": cams[p.path]} if p.path in cams else {})} for p in results
+                ],
             }
         )
     failed = sum(1 for p in results if p.error)
@@ -225,6 +235,19 @@ def cmd_predict(args) -> int:
         print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _write_cam(predictor, path: Path, out_dir: Path, taken: set[str]) -> str:
+    """Grad-CAM overlay of `path` as OUT_DIR/<stem>_cam.png (<stem>-2_cam.png, ... when names repeat)."""
+    from resnet_gui.engine.gradcam import explain
+
+    stem, n = Path(path).stem, 1
+    out = out_dir / f"{stem}_cam.png"
+    while str(out) in taken:
+        n += 1
+        out = out_dir / f"{stem}-{n}_cam.png"
+    explain(predictor, path).overlay.save(out)
+    return str(out)
 
 
 def cmd_eval(args) -> int:
@@ -352,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--csv", default=None, metavar="FILE")
+    sp.add_argument(
+        "--cam", default=None, metavar="OUT_DIR", help="also write Grad-CAM overlays, OUT_DIR/<name>_cam.png"
+    )
 
     sp = add("eval", cmd_eval, "accuracy, confusion matrix and per-class figures on DATA_DIR")
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
