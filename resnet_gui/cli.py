@@ -296,15 +296,25 @@ def cmd_bench(args) -> int:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise CliError(f"--batch-sizes: expected numbers like 1,8,32, got {args.batch_sizes!r}") from exc
-    result = bench_checkpoint(args.checkpoint, batch_sizes=sizes, device=args.device)
+    if not Path(args.checkpoint).is_file():
+        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    result = bench_checkpoint(
+        args.checkpoint,
+        batch_sizes=sizes,
+        device=args.device,
+        repeats=args.repeats,
+        amp=False if args.no_amp else None,
+    )
     if args.json:
         _emit_json(result)
     else:
-        print(f"{result['arch']} on {result['device_name']} at {result['img_size']}px")
+        print(f"{result['arch']} on {result['device_name']} at {result['img_size']}px (forward pass only)")
+        print("  precision  batch   p50 ms/batch   p95 ms/batch      img/s   peak MB")
         for row in result["rows"]:
+            mem = "n/a" if row["peak_mem_mb"] is None else f"{row['peak_mem_mb']:.0f}"
             print(
-                f"  batch {row['batch_size']:4d}: {row['ms_per_batch']:8.2f} ms/batch  "
-                f"{row['img_per_s']:9.1f} img/s"
+                f"  {row['precision']:<9} {row['batch_size']:5d}  {row['p50_ms']:13.2f}  "
+                f"{row['p95_ms']:13.2f}  {row['img_per_s']:9.1f}  {mem:>8}"
             )
     return EXIT_OK
 
@@ -407,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
     sp.add_argument("--batch-sizes", default="1,8,32")
     sp.add_argument("--device", default="auto")
+    sp.add_argument(
+        "--repeats", type=int, default=20, metavar="N", help="timed passes per batch size (at most ~5 s each)"
+    )
+    sp.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP (float16) rows")
     sp.add_argument("--json", action="store_true")
     return p
 

@@ -44,3 +44,22 @@ def test_predict_cam_keeps_repeated_names_apart(capsys, checkpoint, demo_dir, tm
     )
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["x-2_cam.png", "x_cam.png"]
+
+
+def test_bench_json_and_table(capsys, checkpoint):
+    code, out, _ = run_cli(
+        capsys, "bench", checkpoint, "--batch-sizes", "1,2", "--repeats", "3", "--device", "cpu", "--json"
+    )
+    assert code == 0
+    r = json.loads(out)
+    assert r["device"] == "cpu" and r["stopped"] is False
+    assert [(row["precision"], row["batch_size"]) for row in r["rows"]] == [("fp32", 1), ("fp32", 2)]
+    for row in r["rows"]:
+        assert 0 < row["p50_ms"] <= row["p95_ms"] and row["runs"] == 3
+        assert row["peak_mem_mb"] is None  # measured on CUDA only
+    code, out, _ = run_cli(
+        capsys, "bench", checkpoint, "--batch-sizes", "1", "--repeats", "2", "--device", "cpu"
+    )
+    assert code == 0 and "p95" in out and "fp32" in out
+    code, _, err = run_cli(capsys, "bench", checkpoint, "--batch-sizes", "1,x")
+    assert code == 2 and "--batch-sizes" in err
