@@ -284,8 +284,13 @@ def cmd_inspect(args) -> int:
 def cmd_export(args) -> int:
     from resnet_gui.engine.export import export_model
 
+    if not Path(args.checkpoint).is_file():
+        raise CliError(f"checkpoint {args.checkpoint} does not exist")
     out = export_model(args.checkpoint, fmt=args.format, out=args.out)
-    print(f"wrote {out}", file=sys.stderr)
+    print(
+        f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB; class names and preprocessing inside)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

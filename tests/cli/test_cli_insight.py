@@ -63,3 +63,15 @@ def test_bench_json_and_table(capsys, checkpoint):
     assert code == 0 and "p95" in out and "fp32" in out
     code, _, err = run_cli(capsys, "bench", checkpoint, "--batch-sizes", "1,x")
     assert code == 2 and "--batch-sizes" in err
+
+
+def test_export_both_formats(capsys, checkpoint, tmp_path):
+    from resnet_gui.engine.export import read_export_metadata
+
+    code, _, err = run_cli(
+        capsys, "export", checkpoint, "--format", "torchscript", "--out", tmp_path / "m.pt"
+    )
+    assert code == 0 and "wrote" in err and (tmp_path / "m.pt").is_file()
+    assert read_export_metadata(tmp_path / "m.pt")["arch"] == "resnet18"
+    code, _, err = run_cli(capsys, "export", tmp_path / "missing.safetensors", "--format", "onnx")
+    assert code == 2 and "does not exist" in err
