@@ -89,6 +89,12 @@ class TrainProgress:
             )
         elif isinstance(event, ev.ImageSkipped):
             self._line(f"skipped {event.path}: {event.reason}")
+        elif isinstance(event, ev.EvalDone):
+            r = event.result
+            self._line(
+                f"best model on {r.num_images} val images: accuracy {_pct(r.accuracy).strip()}, "
+                f"loss {r.loss:.3f}, {len(r.misclassified)} misclassified"
+            )
         elif isinstance(event, ev.RunFinished):
             r = event.result
             how = "stopped" if r.stopped else "finished"

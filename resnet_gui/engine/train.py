@@ -46,9 +46,12 @@ from resnet_gui.engine.data import (
 )
 from resnet_gui.engine.device import device_name, resolve_device
 from resnet_gui.engine.errors import EngineError
+from resnet_gui.engine.evaluate import evaluate_model
 from resnet_gui.engine.events import (
     CheckpointSaved,
     EpochDone,
+    EvalDone,
+    EvalStarted,
     ImageSkipped,
     RunFailed,
     RunFinished,
@@ -57,6 +60,7 @@ from resnet_gui.engine.events import (
 )
 from resnet_gui.engine.models import ARCHS, backbone_and_head_params, build_model, set_train_mode
 from resnet_gui.engine.plan import device_plan
+from resnet_gui.engine.runs import RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +127,7 @@ class TrainResult:
     stopped: bool
     skipped: list[dict] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -132,7 +137,7 @@ def train(
     config: TrainConfig, on_event: EventSink | None = None, stop: threading.Event | None = None
 ) -> TrainResult:
     """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input."""
-    emit = on_event or (lambda _e: None)
+    emit = RunRecorder(asdict(config), on_event)  # keeps <run folder>/run.json, passes events on
     stop = stop or threading.Event()
     try:
         return _Run(config, emit, stop).run()
@@ -641,6 +646,11 @@ class _Run:
                 stopped = True
                 break
 
+        # A stopped run skips the final evaluation: Stop means now, and the curves already show val figures.
+        evaluation = None
+        if not stopped and val_loader is not None and best_path.exists() and self.is_main_process:
+            evaluation = self._final_evaluation(best_path, device, amp_dtype, workers)
+
         result = TrainResult(
             checkpoint=str(best_path) if best_path.exists() else None,
             last_checkpoint=str(last_path) if last_path.exists() else None,
@@ -659,9 +669,44 @@ class _Run:
             stopped=stopped,
             skipped=[{"path": p, "reason": r} for p, r in self.skipped.items()],
             history=history,
+            evaluation=evaluation,
         )
         self.emit(RunFinished(result))
         return result
+
+    def _final_evaluation(self, best_path: Path, device, amp_dtype, workers: int) -> dict | None:
+        """Evaluate the best model on the validation split, store the summary in its metadata (atomic
+        rewrite) and emit EvalDone with the full result. None if stopped meanwhile or it could not run."""
+        self.emit(EvalStarted(str(best_path), len(self.index.val)))
+        try:
+            state, meta = ckpt.load_checkpoint(best_path)
+            self.model.load_state_dict(state)
+            result = evaluate_model(
+                self.model,
+                self.index.val,
+                list(self.index.classes),
+                img_size=self.img_size,
+                mean=self.mean,
+                std=self.std,
+                device=device,
+                batch_size=max(self.config.batch_size, 64),
+                workers=workers,
+                mp_context=self.config.mp_context,
+                amp_dtype=amp_dtype,
+                stop=self.stop,
+                checkpoint=str(best_path),
+                data_dir=self.config.data_dir,
+                split="val",
+            )
+            if result is None:
+                return None
+            meta.metrics["eval"] = result.summary()
+            ckpt.save_checkpoint(best_path, state, meta)
+        except EngineError as exc:  # the run itself succeeded: report, do not fail it
+            log.warning("final evaluation skipped: %s", exc)
+            return None
+        self.emit(EvalDone(result))
+        return result.summary()
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         """AdamW; no weight decay on norms and biases; a smaller LR for a pretrained backbone."""
