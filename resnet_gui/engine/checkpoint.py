@@ -279,6 +279,46 @@ def _unwrap(obj: object, name: str) -> Mapping:
     )
 
 
+def _check_complete(path: Path, kind: str, size: int) -> None:
+    """Name a truncated file as such (a copy or download cut short), before a parser reports it cryptically."""
+    expected = None
+    with open(path, "rb") as f:
+        if kind == "safetensors":
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            header = f.read(header_len)
+            if len(header) < header_len:
+                expected = 8 + header_len
+            else:
+                try:
+                    entries = json.loads(header)
+                    ends = [
+                        int(v["data_offsets"][1])
+                        for k, v in entries.items()
+                        if k != "__metadata__" and isinstance(v, dict)
+                    ]
+                    expected = 8 + header_len + max(ends, default=0)
+                except (ValueError, TypeError, KeyError, IndexError):
+                    return  # a damaged header: the parser names it
+        elif kind == "torch" and f.read(4) == b"PK\x03\x04":
+            f.seek(max(0, size - 65_536 - 22))
+            if b"PK\x05\x06" not in f.read():  # no zip end-of-central-directory record
+                raise CheckpointError(
+                    f"{path.name} is truncated ({size:,} bytes, its end is missing): "
+                    "the copy or download did not finish"
+                )
+    if expected is not None and size < expected:
+        raise CheckpointError(
+            f"{path.name} is truncated ({size:,} of {expected:,} bytes): the copy or download did not finish"
+        )
+
+
+def _check_finite(name: str, sd: Mapping[str, Tensor]) -> None:
+    """Refuse weights with NaN or infinity: such a model answers garbage for every image."""
+    for key, t in sd.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{name} holds NaN or infinite weights (in {key}): the training diverged")
+
+
 def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
     """Weights of any supported file, plus our parsed header metadata (None for foreign files)."""
     path = Path(path)
@@ -286,7 +326,11 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not path.is_file():
         raise CheckpointError(f"{path} is not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path.name} is empty (0 bytes): the copy or download did not finish")
     kind = _kind(path)
+    _check_complete(path, kind, size)
     if kind == "unknown" and path.suffix.lower() == ".safetensors":
         raise CheckpointError(f"{path.name} is not a valid checkpoint: the safetensors header is damaged")
     if kind == "unknown":  # not a zip, pickle or safetensors file: an image, a text file, ...
@@ -367,6 +411,7 @@ def load_checkpoint(
     """
     path = Path(path)
     sd, header = read_state_dict(path)
+    _check_finite(path.name, sd)
     arch = infer_arch(sd)
     rows = num_classes_of(sd)
     if header is not None:

@@ -65,6 +65,7 @@ def load_image(source: ImageSource) -> Image.Image:
 
     name, fp, owned = _open_source(source)
     try:
+        _check_not_empty(fp, name)
         with _as_load_error(name), Image.open(fp) as img:
             _check_size(img, name)
             # Decode everything now, so a truncated file fails here and not in a worker later. This
@@ -85,6 +86,8 @@ def image_info(path: str | os.PathLike) -> dict[str, Any]:
     name, fp, owned = _open_source(path)
     try:
         size = os.fstat(fp.fileno()).st_size
+        if size == 0:
+            raise ImageLoadError(name, "empty file (0 bytes)")
         with _as_load_error(name), Image.open(fp) as img:
             width, height = img.size
             if _orientation(img) in _SWAPPING_ORIENTATIONS:
@@ -132,6 +135,18 @@ def _open_source(source: Any) -> tuple[str, BinaryIO, bool]:
     if hasattr(source, "read"):
         return str(getattr(source, "name", "<stream>")), source, False
     raise TypeError(f"cannot load an image from {type(source).__name__}")
+
+
+def _check_not_empty(fp: BinaryIO, name: str) -> None:
+    """A 0-byte file gets its own reason instead of "cannot identify format"."""
+    try:
+        pos = fp.tell()
+        end = fp.seek(0, os.SEEK_END)
+        fp.seek(pos)
+    except (OSError, ValueError, AttributeError):  # an unseekable stream: let Pillow decide
+        return
+    if end == pos == 0:
+        raise ImageLoadError(name, "empty file (0 bytes)")
 
 
 def _check_size(img: Image.Image, name: str) -> None:

@@ -23,6 +23,7 @@ from resnet_gui.engine.data import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.images import is_image_file, load_image
+from resnet_gui.engine.scan import IGNORED_DIRS
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
         if p.is_dir():
             found = []
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in IGNORED_DIRS)
                 found.extend(Path(root) / f for f in files if is_image_file(f))
             out.extend(sorted(found))
         else:

@@ -24,6 +24,8 @@ _TRAIN_NAMES = ("train",)
 _VAL_NAMES = ("val", "valid", "validation")
 _TEST_NAMES = ("test",)
 _MAX_LISTED_PROBLEMS = 50
+#: Folders that are never classes nor hold samples: archive and OS junk (names starting with "." are skipped too).
+IGNORED_DIRS = frozenset({"__MACOSX", "$RECYCLE.BIN", "System Volume Information"})
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ def _list_dir(folder: str) -> tuple[list[str], list[str]]:
                 if name.startswith("."):
                     continue
                 if entry.is_dir():
-                    dirs.append(name)
+                    if name not in IGNORED_DIRS:
+                        dirs.append(name)
                 elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                     images.append(name)
     except PermissionError as exc:
@@ -241,7 +244,8 @@ def _collect_images(folder: str) -> tuple[list[str], list[str]]:
                         continue
                     try:
                         if entry.is_dir():
-                            stack.append(entry.path)
+                            if name not in IGNORED_DIRS:
+                                stack.append(entry.path)
                         elif os.path.splitext(name)[1].lower() in extensions and entry.is_file():
                             if entry.stat().st_size == 0:
                                 empties.append(entry.path)
