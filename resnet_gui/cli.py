@@ -89,6 +89,12 @@ class TrainProgress:
             )
         elif isinstance(event, ev.ImageSkipped):
             self._line(f"skipped {event.path}: {event.reason}")
+        elif isinstance(event, ev.EvalDone):
+            r = event.result
+            self._line(
+                f"best model on {r.num_images} val images: accuracy {_pct(r.accuracy).strip()}, "
+                f"loss {r.loss:.3f}, {len(r.misclassified)} misclassified"
+            )
         elif isinstance(event, ev.RunFinished):
             r = event.result
             how = "stopped" if r.stopped else "finished"
@@ -199,9 +205,15 @@ def cmd_predict(args) -> int:
     if not paths:
         raise CliError("no images found in the given paths")
     results = []
+    cams: dict[str, str] = {}  # input path -> overlay written (--cam)
+    cam_dir = Path(args.cam) if args.cam else None
+    if cam_dir is not None:
+        cam_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
         pred = predictor.predict_one(path, topk=args.topk)
         results.append(pred)
+        if cam_dir is not None and pred.error is None:
+            cams[str(path)] = _write_cam(predictor, path, cam_dir, set(cams.values()))
         if not args.json:
             if pred.error:
                 print(f"{path}: error: {pred.error}")
@@ -214,13 +226,17 @@ def cmd_predict(args) -> int:
                 )
     if args.csv:
         write_predictions_csv(results, args.csv)
+    if cams:
+        print(f"wrote {len(cams)} Grad-CAM overlay(s) to {cam_dir}", file=sys.stderr)
     if args.json:
         _emit_json(
             {
                 "checkpoint": args.checkpoint,
                 "device": str(predictor.device),
                 "device_name": predictor.device_name,
-                "results": [p.to_json() for p in results],
+                "results": [
+                    {**p.to_json(), **({"cam": cams[p.path]} if p.path in cams else {})} for p in results
+                ],
             }
         )
     failed = sum(1 for p in results if p.error)
@@ -228,6 +244,19 @@ def cmd_predict(args) -> int:
         print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _write_cam(predictor, path: Path, out_dir: Path, taken: set[str]) -> str:
+    """Grad-CAM overlay of `path` as OUT_DIR/<stem>_cam.png (<stem>-2_cam.png, ... when names repeat)."""
+    from resnet_gui.engine.gradcam import explain
+
+    stem, n = Path(path).stem, 1
+    out = out_dir / f"{stem}_cam.png"
+    while str(out) in taken:
+        n += 1
+        out = out_dir / f"{stem}-{n}_cam.png"
+    explain(predictor, path).overlay.save(out)
+    return str(out)
 
 
 def cmd_eval(args) -> int:
@@ -264,8 +293,13 @@ def cmd_inspect(args) -> int:
 def cmd_export(args) -> int:
     from resnet_gui.engine.export import export_model
 
+    if not Path(args.checkpoint).is_file():
+        raise CliError(f"checkpoint {args.checkpoint} does not exist")
     out = export_model(args.checkpoint, fmt=args.format, out=args.out)
-    print(f"wrote {out}", file=sys.stderr)
+    print(
+        f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB; class names and preprocessing inside)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -276,15 +310,25 @@ def cmd_bench(args) -> int:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise CliError(f"--batch-sizes: expected numbers like 1,8,32, got {args.batch_sizes!r}") from exc
-    result = bench_checkpoint(args.checkpoint, batch_sizes=sizes, device=args.device)
+    if not Path(args.checkpoint).is_file():
+        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    result = bench_checkpoint(
+        args.checkpoint,
+        batch_sizes=sizes,
+        device=args.device,
+        repeats=args.repeats,
+        amp=False if args.no_amp else None,
+    )
     if args.json:
         _emit_json(result)
     else:
-        print(f"{result['arch']} on {result['device_name']} at {result['img_size']}px")
+        print(f"{result['arch']} on {result['device_name']} at {result['img_size']}px (forward pass only)")
+        print("  precision  batch   p50 ms/batch   p95 ms/batch      img/s   peak MB")
         for row in result["rows"]:
+            mem = "n/a" if row["peak_mem_mb"] is None else f"{row['peak_mem_mb']:.0f}"
             print(
-                f"  batch {row['batch_size']:4d}: {row['ms_per_batch']:8.2f} ms/batch  "
-                f"{row['img_per_s']:9.1f} img/s"
+                f"  {row['precision']:<9} {row['batch_size']:5d}  {row['p50_ms']:13.2f}  "
+                f"{row['p95_ms']:13.2f}  {row['img_per_s']:9.1f}  {mem:>8}"
             )
     return EXIT_OK
 
@@ -355,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--csv", default=None, metavar="FILE")
+    sp.add_argument(
+        "--cam", default=None, metavar="OUT_DIR", help="also write Grad-CAM overlays, OUT_DIR/<name>_cam.png"
+    )
 
     sp = add("eval", cmd_eval, "accuracy, confusion matrix and per-class figures on DATA_DIR")
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
@@ -384,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
     sp.add_argument("--batch-sizes", default="1,8,32")
     sp.add_argument("--device", default="auto")
+    sp.add_argument(
+        "--repeats", type=int, default=20, metavar="N", help="timed passes per batch size (at most ~5 s each)"
+    )
+    sp.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP (float16) rows")
     sp.add_argument("--json", action="store_true")
     return p
 

@@ -50,6 +50,38 @@ class ModelDescription:
         """The `inspect --json` object."""
         return asdict(self)
 
+    def shape_summary(self) -> dict:
+        """The architecture at a glance: block type, blocks per stage, and the feature-map sizes.
+
+        {"block": "BasicBlock" | "Bottleneck", "blocks": [2, 2, 2, 2], "stem": 112, "sizes": [112, 56, 28,
+        14, 7] (conv1, then each stage's output side), "channels": [64, 128, 256, 512]}. Empty lists for
+        a description listed by leaves.
+        """
+        stages = []
+        for i in (1, 2, 3, 4):
+            blocks = [r for r in self.layers if r.name.startswith(f"layer{i}.") and r.name.count(".") == 1]
+            if blocks:
+                stages.append((len(blocks), blocks[-1]))
+        conv1 = next((r for r in self.layers if r.name == "conv1"), None)
+        stem = conv1.output_shape[-1] if conv1 is not None and len(conv1.output_shape) == 3 else None
+        return {
+            "block": stages[0][1].type if stages else "",
+            "blocks": [n for n, _ in stages],
+            "stem": stem,
+            "sizes": ([stem] if stem else []) + [last.output_shape[-1] for _, last in stages],
+            "channels": [last.output_shape[0] for _, last in stages],
+        }
+
+    def shape_text(self) -> str:
+        """One line, e.g. "BasicBlock x [2, 2, 2, 2]; feature maps 112-56-28-14-7 px; channels 64-128-256-512"."""
+        s = self.shape_summary()
+        if not s["blocks"]:
+            return ""
+        return (
+            f"{s['block']} x {s['blocks']}; feature maps {'-'.join(map(str, s['sizes']))} px; "
+            f"channels {'-'.join(map(str, s['channels']))}"
+        )
+
     def to_table(self) -> str:
         """Aligned text for the terminal, with human numbers (11.7M, 1.81G)."""
         header = ("Layer", "Type", "Output", "Params", "MACs")
@@ -73,6 +105,7 @@ class ModelDescription:
         rule = "-" * len(line(header))
         lines = [
             f"{self.arch}: {self.num_classes} classes, {self.img_size}x{self.img_size} input",
+            *([self.shape_text()] if self.shape_text() else []),
             rule,
             line(header),
             rule,

@@ -1,17 +1,27 @@
-"""Evaluation of a checkpoint on a labelled folder: accuracy, loss, confusion matrix, per-class figures."""
+"""Evaluation: accuracy, loss, confusion matrix, per-class figures and one record per image.
+
+`evaluate_model()` works on a model already in memory and a list of samples (the training run calls it on
+its validation split at the end); `evaluate_checkpoint()` loads a model file and a folder first (the CLI's
+`eval`). Loss is plain cross-entropy (no label smoothing), per image and averaged.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from resnet_gui.engine.checkpoint import load_model
 from resnet_gui.engine.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     ImageDataset,
     Sample,
     build_eval_transform,
@@ -23,10 +33,18 @@ from resnet_gui.engine.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
+#: Keys of `EvalResult.summary()`: what a checkpoint's metadata and run.json keep (no per-image list).
+SUMMARY_KEYS = ("split", "num_images", "accuracy", "loss", "classes", "confusion_matrix", "per_class")
+
 
 @dataclass
 class EvalResult:
-    """`to_json()` is the CLI's `eval --json` object."""
+    """`to_json()` is the CLI's `eval --json` object.
+
+    `images` has one record per evaluated image, in dataset order:
+    `{path, true, pred, prob (confidence in pred), true_prob, loss}`; `misclassified` is the subset with
+    true != pred, most confidently wrong first (likely mislabels).
+    """
 
     checkpoint: str
     data_dir: str
@@ -41,9 +59,19 @@ class EvalResult:
     device: str
     device_name: str
     skipped: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    def to_json(self, include_images: bool = False) -> dict:
+        data = asdict(self)
+        if not include_images:
+            del data["images"]
+        return data
+
+    def summary(self) -> dict:
+        """The figures without the per-image records (small enough for checkpoint metadata)."""
+        out = {k: getattr(self, k) for k in SUMMARY_KEYS}
+        out["num_misclassified"] = len(self.misclassified)
+        return out
 
     def to_table(self) -> str:
         w = max(8, *(len(c) for c in self.classes))
@@ -64,7 +92,7 @@ class EvalResult:
         for c, row in zip(self.classes, self.confusion_matrix, strict=True):
             lines.append(f"{c:<{w}}  " + " ".join(f"{n:6d}" for n in row))
         if self.misclassified:
-            lines += ["", f"{len(self.misclassified)} misclassified, e.g.:"]
+            lines += ["", f"{len(self.misclassified)} misclassified, most confident first:"]
             for m in self.misclassified[:10]:
                 lines.append(f"  {m['path']}: {m['true']} -> {m['pred']} ({100 * m['prob']:.1f}%)")
         for s in self.skipped:
@@ -86,6 +114,111 @@ def per_class_metrics(confusion: torch.Tensor, classes: list[str]) -> list[dict]
     return rows
 
 
+def evaluate_model(
+    model: nn.Module,
+    samples: Sequence[Sample],
+    classes: list[str],
+    *,
+    img_size: int,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    workers: int = 0,
+    mp_context: str | None = None,
+    amp_dtype: torch.dtype | None = None,
+    stop: threading.Event | None = None,
+    checkpoint: str = "",
+    data_dir: str = "",
+    split: str = "val",
+) -> EvalResult | None:
+    """Evaluate `model` (already on `device`) on `samples` (labels index `classes`).
+
+    Returns None when `stop` is set before the end (a partial evaluation would mislead); raises
+    DatasetError when no image could be read.
+    """
+    dev = torch.device(device)
+    ds = ImageDataset(list(samples), build_eval_transform(img_size, list(mean), list(std)))
+    extra = {"multiprocessing_context": mp_context} if workers > 0 and mp_context else {}
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate_skipping_with_indices,
+        pin_memory=dev.type == "cuda",
+        **extra,
+    )
+    n = len(classes)
+    confusion = torch.zeros(n * n, dtype=torch.long)
+    total_loss, seen = 0.0, 0
+    images: list[dict] = []
+    skipped: list[dict] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch, labels, idx, bad in loader:
+                skipped += [{"path": p, "reason": r} for p, r in bad]
+                if len(labels) > 0:
+                    batch = batch.to(dev, non_blocking=True)
+                    if dev.type == "cuda":
+                        batch = batch.contiguous(memory_format=torch.channels_last)
+                    with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                        logits = model(batch)
+                    logits = logits.float().cpu()
+                    losses = F.cross_entropy(logits, labels, reduction="none")
+                    probs = logits.softmax(1)
+                    conf, pred = probs.max(1)
+                    true_prob = probs.gather(1, labels[:, None])[:, 0]
+                    confusion += torch.bincount(labels * n + pred, minlength=n * n)
+                    total_loss += losses.sum().item()
+                    seen += len(labels)
+                    for i, t, p, c, tp, lo in zip(
+                        idx.tolist(),
+                        labels.tolist(),
+                        pred.tolist(),
+                        conf.tolist(),
+                        true_prob.tolist(),
+                        losses.tolist(),
+                        strict=True,
+                    ):
+                        images.append(
+                            {
+                                "path": ds.samples[i].path,
+                                "true": classes[t],
+                                "pred": classes[p],
+                                "prob": c,
+                                "true_prob": tp,
+                                "loss": lo,
+                            }
+                        )
+                if stop is not None and stop.is_set():
+                    return None
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise DatasetError(f"no readable images to evaluate{f' in {data_dir}' if data_dir else ''}")
+    matrix = confusion.view(n, n)
+    wrong = sorted((r for r in images if r["true"] != r["pred"]), key=lambda r: -r["prob"])
+    return EvalResult(
+        checkpoint=str(checkpoint),
+        data_dir=str(data_dir),
+        split=split,
+        accuracy=matrix.diag().sum().item() / seen,
+        loss=total_loss / seen,
+        classes=list(classes),
+        confusion_matrix=matrix.tolist(),
+        per_class=per_class_metrics(matrix, list(classes)),
+        misclassified=wrong,
+        num_images=seen,
+        device=str(dev),
+        device_name=device_name(dev),
+        skipped=skipped,
+        images=images,
+    )
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     data_dir: str | Path,
@@ -93,9 +226,12 @@ def evaluate_checkpoint(
     batch_size: int = 64,
     workers: int | None = None,
     classes_file: str | Path | None = None,
-    max_misclassified: int = 200,
+    max_misclassified: int | None = None,
 ) -> EvalResult:
-    """Evaluate on the folder's val/ (or test/) split if it has one, else on every image in it."""
+    """Evaluate on the folder's val/ (or test/) split if it has one, else on every image in it.
+
+    `max_misclassified` caps the `misclassified` list (most confident kept); None keeps all of them.
+    """
     dev = resolve_device(device)
     model, meta = load_model(checkpoint, device=dev, classes_file=classes_file)
     index = scan_dataset(data_dir, val_split=0.0)
@@ -111,58 +247,21 @@ def evaluate_checkpoint(
         )
     remap = {i: meta.classes.index(c) for i, c in enumerate(index.classes)}
     samples = [Sample(s.path, remap[s.label]) for s in samples]
-    ds = ImageDataset(samples, build_eval_transform(meta.img_size, meta.mean, meta.std))
-    nw = workers if workers is not None else (2 if dev.type == "cuda" else 0)
-    loader = DataLoader(
-        ds,
+    result = evaluate_model(
+        model,
+        samples,
+        list(meta.classes),
+        img_size=meta.img_size,
+        mean=meta.mean,
+        std=meta.std,
+        device=dev,
         batch_size=batch_size,
-        shuffle=False,
-        num_workers=nw,
-        collate_fn=collate_skipping_with_indices,
-        pin_memory=dev.type == "cuda",
-    )
-    n = len(meta.classes)
-    confusion = torch.zeros(n, n, dtype=torch.long)
-    criterion = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, seen = 0.0, 0
-    misclassified: list[dict] = []
-    skipped: list[dict] = []
-    model.eval()
-    with torch.inference_mode():
-        for images, labels, idx, bad in loader:
-            skipped += [{"path": p, "reason": r} for p, r in bad]
-            if len(labels) == 0:
-                continue
-            logits = model(images.to(dev)).float().cpu()
-            total_loss += criterion(logits, labels).item()
-            probs = logits.softmax(1)
-            conf, pred = probs.max(1)
-            for t, p_, c, i in zip(labels.tolist(), pred.tolist(), conf.tolist(), idx.tolist(), strict=True):
-                confusion[t, p_] += 1
-                if t != p_ and len(misclassified) < max_misclassified:
-                    misclassified.append(
-                        {
-                            "path": samples[i].path,
-                            "true": meta.classes[t],
-                            "pred": meta.classes[p_],
-                            "prob": c,
-                        }
-                    )
-            seen += len(labels)
-    if seen == 0:
-        raise DatasetError(f"no readable images in {data_dir}")
-    return EvalResult(
+        workers=workers if workers is not None else (2 if dev.type == "cuda" else 0),
         checkpoint=str(checkpoint),
         data_dir=str(data_dir),
         split=split,
-        accuracy=confusion.diag().sum().item() / seen,
-        loss=total_loss / seen,
-        classes=list(meta.classes),
-        confusion_matrix=confusion.tolist(),
-        per_class=per_class_metrics(confusion, meta.classes),
-        misclassified=misclassified,
-        num_images=seen,
-        device=str(dev),
-        device_name=device_name(dev),
-        skipped=skipped,
     )
+    assert result is not None  # no stop flag: always complete
+    if max_misclassified is not None:
+        result.misclassified = result.misclassified[:max_misclassified]
+    return result

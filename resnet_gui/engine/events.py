@@ -2,6 +2,7 @@
 
 Small frozen dataclasses: the CLI prints them, the app's worker re-emits them as Qt signals.
 Epochs are 1-based. StepDone is throttled by the engine (a few per second, plus each epoch's last step).
+A finished run with a validation split ends with EvalStarted/EvalDone (the best model evaluated) before RunFinished.
 """
 
 from __future__ import annotations
@@ -75,3 +76,14 @@ class RunFinished:
 @dataclass(frozen=True)
 class RunFailed:
     error: str
+
+
+@dataclass(frozen=True)
+class EvalStarted:
+    checkpoint: str  # the model being evaluated (the run's best)
+    num_images: int
+
+
+@dataclass(frozen=True)
+class EvalDone:
+    result: Any  # EvalResult, per-image records included (kept as Any, like RunFinished)

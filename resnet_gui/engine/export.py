@@ -4,17 +4,64 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import logging
 import warnings
 from pathlib import Path
 
 import torch
 
-from resnet_gui.engine.checkpoint import atomic_write_bytes, load_model
+from resnet_gui.engine.checkpoint import CheckpointMeta, atomic_write_bytes, load_model
 from resnet_gui.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+METADATA_FILE = "resnet_gui.json"  # TorchScript extra file holding export_metadata()
+
+
+def export_metadata(meta: CheckpointMeta) -> dict[str, str]:
+    """What a program using the exported file needs, as strings (ONNX metadata props are strings).
+
+    `classes` is one name per line and `mean`/`std` are comma-separated, as the first exports wrote them;
+    `preprocessing` spells out the eval transform, so the logits match PyTorch's on the same image.
+    """
+    resize = round(meta.img_size * 256 / 224)
+    return {
+        "format": "resnet-gui",
+        "arch": meta.arch,
+        "classes": "\n".join(meta.classes),
+        "num_classes": str(len(meta.classes)),
+        "img_size": str(meta.img_size),
+        "resize": str(resize),
+        "mean": ",".join(map(str, meta.mean)),
+        "std": ",".join(map(str, meta.std)),
+        "preprocessing": (
+            f"RGB; resize the short side to {resize} px (bilinear); centre-crop {meta.img_size}x{meta.img_size}; "
+            "scale to [0, 1]; subtract mean and divide by std per channel; NCHW float32"
+        ),
+        "input": "image [batch, 3, img_size, img_size]",
+        "output": "logits [batch, num_classes] (softmax for probabilities)",
+        "resnet_gui_version": str((meta.versions or {}).get("resnet_gui", "")),
+    }
+
+
+def read_export_metadata(path: str | Path) -> dict[str, str]:
+    """The export_metadata() stored in an exported .onnx or TorchScript file."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        if importlib.util.find_spec("onnx") is None:
+            raise EngineError("reading ONNX metadata needs the 'onnx' package: pip install onnx")
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        return {p.key: p.value for p in proto.metadata_props}
+    extra = {METADATA_FILE: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    if not extra[METADATA_FILE]:
+        raise EngineError(f"{path.name} holds no resnet-gui metadata")
+    return json.loads(extra[METADATA_FILE])
 
 
 def export_model(
@@ -34,7 +81,8 @@ def export_model(
                 "ignore", FutureWarning
             )  # jit is deprecated upstream but still the portable format
             traced = torch.jit.trace(model, example)
-            torch.jit.save(traced, buf, _extra_files={"classes.txt": "\n".join(meta.classes)})
+            extra = {"classes.txt": "\n".join(meta.classes), METADATA_FILE: json.dumps(export_metadata(meta))}
+            torch.jit.save(traced, buf, _extra_files=extra)
     else:
         if importlib.util.find_spec("onnx") is None:
             raise EngineError(
@@ -56,12 +104,7 @@ def export_model(
         import onnx
 
         proto = onnx.load_from_string(data)
-        for key, value in (
-            ("classes", "\n".join(meta.classes)),
-            ("arch", meta.arch),
-            ("mean", ",".join(map(str, meta.mean))),
-            ("std", ",".join(map(str, meta.std))),
-        ):
+        for key, value in export_metadata(meta).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         buf = io.BytesIO(proto.SerializeToString())

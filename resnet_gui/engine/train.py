@@ -25,6 +25,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from resnet_gui.engine import checkpoint as ckpt
+from resnet_gui.engine.cache import (
+    CachedImageDataset,
+    eval_transform_uint8,
+    plan_cache,
+    train_transform_uint8,
+)
 from resnet_gui.engine.data import (
     AUGMENT_PRESETS,
     IMAGENET_MEAN,
@@ -40,9 +46,12 @@ from resnet_gui.engine.data import (
 )
 from resnet_gui.engine.device import device_name, resolve_device
 from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory, EngineError
+from resnet_gui.engine.evaluate import evaluate_model
 from resnet_gui.engine.events import (
     CheckpointSaved,
     EpochDone,
+    EvalDone,
+    EvalStarted,
     ImageSkipped,
     RunFailed,
     RunFinished,
@@ -50,6 +59,8 @@ from resnet_gui.engine.events import (
     StepDone,
 )
 from resnet_gui.engine.models import ARCHS, backbone_and_head_params, build_model, set_train_mode
+from resnet_gui.engine.plan import device_plan
+from resnet_gui.engine.runs import RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +102,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_frac: float = 0.05
     amp: bool = True
+    cache_images: bool = True  # decode once into RAM when the data set fits (engine/cache.py)
     run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
 
 
@@ -115,6 +127,7 @@ class TrainResult:
     stopped: bool
     skipped: list[dict] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -124,7 +137,7 @@ def train(
     config: TrainConfig, on_event: EventSink | None = None, stop: threading.Event | None = None
 ) -> TrainResult:
     """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input."""
-    emit = on_event or (lambda _e: None)
+    emit = RunRecorder(asdict(config), on_event)  # keeps <run folder>/run.json, passes events on
     stop = stop or threading.Event()
     try:
         return _Run(config, emit, stop).run()
@@ -293,9 +306,7 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 
 def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return device_plan(device, amp=enabled).amp_dtype
 
 
 def _validate(config: TrainConfig) -> None:
@@ -388,6 +399,9 @@ class _Run:
     ):
         cfg = self.config
         workers = cfg.workers if cfg.workers is not None else default_workers(device)
+        cache = self.cache = plan_cache(index, img_size, enabled=cfg.cache_images)
+        if cache is not None:
+            workers = 0  # the cache lives in this process; augmenting cached pixels is cheap
         common = {
             "num_workers": workers,
             "pin_memory": device.type == "cuda",
@@ -398,7 +412,11 @@ class _Run:
             common["prefetch_factor"] = 4
             if cfg.mp_context:
                 common["multiprocessing_context"] = cfg.mp_context
-        train_ds = ImageDataset(index.train, build_train_transform(img_size, cfg.augment, mean, std))
+        if cache is not None:
+            tf = train_transform_uint8(img_size, cfg.augment, mean, std)
+            train_ds = CachedImageDataset(index.train, tf, cache.side, cache)
+        else:
+            train_ds = ImageDataset(index.train, build_train_transform(img_size, cfg.augment, mean, std))
         sampler = make_weighted_sampler(index.train, len(index.classes), cfg.seed) if cfg.balance else None
         train_loader = DataLoader(
             train_ds,
@@ -411,7 +429,12 @@ class _Run:
         )
         val_loader = None
         if index.val:
-            val_ds = ImageDataset(index.val, build_eval_transform(img_size, mean, std))
+            if cache is not None:
+                val_ds = CachedImageDataset(
+                    index.val, eval_transform_uint8(img_size, mean, std), cache.side, cache
+                )
+            else:
+                val_ds = ImageDataset(index.val, build_eval_transform(img_size, mean, std))
             val_loader = DataLoader(val_ds, batch_size=max(cfg.batch_size, 64), shuffle=False, **common)
         return train_loader, val_loader, workers
 
@@ -664,6 +687,11 @@ class _Run:
                 stopped = True
                 break
 
+        # A stopped run skips the final evaluation: Stop means now, and the curves already show val figures.
+        evaluation = None
+        if not stopped and val_loader is not None and best_path.exists() and self.is_main_process:
+            evaluation = self._final_evaluation(best_path, device, amp_dtype, workers)
+
         result = TrainResult(
             checkpoint=str(best_path) if best_path.exists() else None,
             last_checkpoint=str(last_path) if last_path.exists() else None,
@@ -682,9 +710,44 @@ class _Run:
             stopped=stopped,
             skipped=[{"path": p, "reason": r} for p, r in self.skipped.items()],
             history=history,
+            evaluation=evaluation,
         )
         self.emit(RunFinished(result))
         return result
+
+    def _final_evaluation(self, best_path: Path, device, amp_dtype, workers: int) -> dict | None:
+        """Evaluate the best model on the validation split, store the summary in its metadata (atomic
+        rewrite) and emit EvalDone with the full result. None if stopped meanwhile or it could not run."""
+        self.emit(EvalStarted(str(best_path), len(self.index.val)))
+        try:
+            state, meta = ckpt.load_checkpoint(best_path)
+            self.model.load_state_dict(state)
+            result = evaluate_model(
+                self.model,
+                self.index.val,
+                list(self.index.classes),
+                img_size=self.img_size,
+                mean=self.mean,
+                std=self.std,
+                device=device,
+                batch_size=max(self.config.batch_size, 64),
+                workers=workers,
+                mp_context=self.config.mp_context,
+                amp_dtype=amp_dtype,
+                stop=self.stop,
+                checkpoint=str(best_path),
+                data_dir=self.config.data_dir,
+                split="val",
+            )
+            if result is None:
+                return None
+            meta.metrics["eval"] = result.summary()
+            ckpt.save_checkpoint(best_path, state, meta)
+        except EngineError as exc:  # the run itself succeeded: report, do not fail it
+            log.warning("final evaluation skipped: %s", exc)
+            return None
+        self.emit(EvalDone(result))
+        return result.summary()
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         """AdamW; no weight decay on norms and biases; a smaller LR for a pretrained backbone."""

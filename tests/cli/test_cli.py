@@ -61,6 +61,7 @@ def test_demo_data_then_train_json(capsys, tmp_path):
     assert Path(result["checkpoint"]).is_file() and result["checkpoint"].endswith(".safetensors")
     assert len(result["history"]) == 1 and result["stopped"] is False
     assert "epoch 1/1" in err and "training resnet18" in err  # progress went to stderr
+    assert result["evaluation"]["num_images"] > 0 and "best model on" in err  # evaluated at the end
 
 
 def test_predict_json_and_partial_failure_exit_code(capsys, checkpoint, demo_dir, tmp_path):

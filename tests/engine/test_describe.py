@@ -161,3 +161,24 @@ def test_human_number() -> None:
     assert human_number(9408) == "9.41K"
     assert human_number(11_689_512) == "11.7M"
     assert human_number(1_814_073_344) == "1.81G"
+
+
+def test_shape_summary_names_the_block_and_the_stage_sizes(
+    r18: ModelDescription, r50: ModelDescription
+) -> None:
+    s18, s50 = r18.shape_summary(), r50.shape_summary()
+    assert s18 == {
+        "block": "BasicBlock",
+        "blocks": [2, 2, 2, 2],
+        "stem": 112,
+        "sizes": [112, 56, 28, 14, 7],
+        "channels": [64, 128, 256, 512],
+    }
+    assert (s50["block"], s50["blocks"], s50["sizes"]) == ("Bottleneck", [3, 4, 6, 3], [112, 56, 28, 14, 7])
+    assert s50["channels"] == [256, 512, 1024, 2048]
+    assert r18.shape_text() == (
+        "BasicBlock x [2, 2, 2, 2]; feature maps 112-56-28-14-7 px; channels 64-128-256-512"
+    )
+    assert "Bottleneck x [3, 4, 6, 3]" in r50.to_table()
+    small = describe_model("resnet34", num_classes=3, img_size=64).shape_summary()
+    assert (small["blocks"], small["sizes"]) == ([3, 4, 6, 3], [32, 16, 8, 4, 2])

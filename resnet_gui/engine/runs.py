@@ -1,0 +1,239 @@
+"""Run history: `<run folder>/run.json` beside the checkpoints, and the list of previous runs.
+
+`RunRecorder` wraps a run's `on_event` sink and rewrites run.json (atomically) at each event that changes
+it: the config at the start, a row per epoch, checkpoint paths, the end-of-run evaluation summary, the
+final metrics and how the run ended. Because it is built from events only, `train()` needs no code of its
+own for it. `list_runs(out_dir)` reads them back (folders from before run.json existed fall back to their
+checkpoint's metadata header), newest first, for the app's "Compare with…" control.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from resnet_gui.engine import events as ev
+from resnet_gui.engine.checkpoint import METADATA_KEY, atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+RUN_FORMAT = "resnet-gui-run"
+RUN_FORMAT_VERSION = 1
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_s", "img_per_s")
+_MAX_HEADER = 64 * 1024 * 1024
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunInfo:
+    """One run as the history lists it."""
+
+    path: str  # the run folder
+    name: str
+    status: str  # "running" | "finished" | "stopped" | "failed" | "unknown" (no run.json)
+    arch: str = ""
+    data_dir: str = ""
+    classes: list[str] = field(default_factory=list)
+    started: str = ""
+    updated: str = ""
+    config: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    final: dict = field(default_factory=dict)  # TrainResult.to_json() without history and skipped list
+    evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
+    checkpoint: str | None = None  # best model
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history)
+
+    @property
+    def best_val_acc(self) -> float | None:
+        accs = [row["val_acc"] for row in self.history if row.get("val_acc") is not None]
+        return max(accs) if accs else None
+
+    def label(self) -> str:
+        """One line for a menu: name, architecture, epochs, best validation accuracy, status."""
+        parts = [self.name]
+        if self.arch:
+            parts.append(self.arch)
+        parts.append(f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}")
+        if self.best_val_acc is not None:
+            parts.append(f"best val {100 * self.best_val_acc:.1f}%")
+        if self.status not in ("finished", "unknown"):
+            parts.append(self.status)
+        return " · ".join(parts)
+
+
+class RunRecorder:
+    """An `on_event` sink that keeps `<run folder>/run.json` current, then passes each event on.
+
+    Writing never fails the run: an OSError is logged and training goes on.
+    """
+
+    def __init__(self, config: dict, forward: Callable[[object], None] | None = None):
+        self.forward = forward or (lambda _e: None)
+        self.record: dict[str, Any] = {"config": dict(config)}
+        self.run_dir: Path | None = None
+
+    def __call__(self, event: object) -> None:
+        try:
+            if self._update(event) and self.run_dir is not None:
+                self.write()
+        except OSError as exc:
+            log.warning("could not write %s: %s", RUN_FILE, exc)
+        self.forward(event)
+
+    def write(self) -> None:
+        assert self.run_dir is not None
+        self.record["updated"] = _now()
+        data = json.dumps(self.record, indent=1, default=str).encode()
+        atomic_write_bytes(self.run_dir / RUN_FILE, data)
+
+    def _update(self, e: object) -> bool:
+        """Fold one event into the record; True when it changed something worth writing."""
+        r = self.record
+        if isinstance(e, ev.RunStarted):
+            self.run_dir = Path(e.out_dir)
+            previous = _read_json(self.run_dir / RUN_FILE) if e.start_epoch > 0 else None
+            if previous:  # a continued run: keep its start, config and the epochs already done
+                r.update({k: v for k, v in previous.items() if k in ("started", "config", "checkpoints")})
+                r["config"] = {**previous.get("config", {}), "epochs": e.epochs}
+                r["history"] = [row for row in previous.get("history", []) if row["epoch"] <= e.start_epoch]
+            else:
+                r["started"] = _now()
+                r["history"] = []
+            r["config"] = {**r["config"], "arch": e.arch, "img_size": e.img_size}
+            r.update(
+                format=RUN_FORMAT,
+                version=RUN_FORMAT_VERSION,
+                name=self.run_dir.name,
+                status="running",
+                arch=e.arch,
+                classes=list(e.classes),
+                device_name=e.device_name,
+                num_train=e.num_train,
+                num_val=e.num_val,
+                final={},
+                evaluation=None,
+            )
+            r.setdefault("checkpoints", {})
+            return True
+        if isinstance(e, ev.EpochDone):
+            row = {k: getattr(e, k) for k in HISTORY_KEYS}
+            r["history"] = [h for h in r.get("history", []) if h["epoch"] < e.epoch] + [row]
+            return True
+        if isinstance(e, ev.CheckpointSaved):
+            r.setdefault("checkpoints", {})[e.kind] = Path(e.path).name
+            return True
+        if isinstance(e, ev.EvalDone):
+            r["evaluation"] = e.result.summary()
+            return True
+        if isinstance(e, ev.RunFinished):
+            res = e.result.to_json()
+            r["history"] = res.pop("history", r.get("history", []))
+            res["skipped"] = len(res.get("skipped") or [])
+            r["final"] = res
+            r["status"] = "stopped" if res.get("stopped") else "finished"
+            return True
+        if isinstance(e, ev.RunFailed):
+            r["status"] = "failed"
+            r["error"] = e.error
+            return True
+        return False
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_checkpoint_header(path: str | Path) -> dict | None:
+    """Our metadata from a .safetensors header without reading the weights; None if absent or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if not 0 < n <= _MAX_HEADER:
+                return None
+            header = json.loads(f.read(n))
+        return json.loads(header["__metadata__"][METADATA_KEY])
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return None
+
+
+def load_run(path: str | Path) -> RunInfo | None:
+    """A run from its folder, its run.json or one of its checkpoints; None if it is not a run."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    record = _read_json(folder / RUN_FILE)
+    if record and record.get("format") == RUN_FORMAT:
+        ckpts = record.get("checkpoints") or {}
+        best = folder / ckpts["best"] if ckpts.get("best") else None
+        return RunInfo(
+            path=str(folder),
+            name=record.get("name", folder.name),
+            status=record.get("status", "unknown"),
+            arch=record.get("arch", ""),
+            data_dir=(record.get("config") or {}).get("data_dir", ""),
+            classes=list(record.get("classes") or []),
+            started=record.get("started", ""),
+            updated=record.get("updated", ""),
+            config=record.get("config") or {},
+            history=list(record.get("history") or []),
+            final=record.get("final") or {},
+            evaluation=record.get("evaluation"),
+            checkpoint=str(best) if best is not None and best.exists() else None,
+        )
+    # an older run (no run.json): what its checkpoint's header says
+    candidates = [path] if path.is_file() else [folder / "best.safetensors", folder / "last.safetensors"]
+    for ckpt in candidates:
+        meta = read_checkpoint_header(ckpt) if ckpt.is_file() else None
+        if meta and meta.get("history") is not None:
+            return RunInfo(
+                path=str(folder),
+                name=folder.name,
+                status="unknown",
+                arch=meta.get("arch", ""),
+                data_dir=(meta.get("config") or {}).get("data_dir", ""),
+                classes=list(meta.get("classes") or []),
+                started=meta.get("created", ""),
+                updated=meta.get("created", ""),
+                config=meta.get("config") or {},
+                history=list(meta.get("history") or []),
+                evaluation=(meta.get("metrics") or {}).get("eval"),
+                checkpoint=str(ckpt),
+            )
+    return None
+
+
+def list_runs(out_dir: str | Path) -> list[RunInfo]:
+    """Runs in the immediate subfolders of `out_dir` that recorded at least one epoch, newest first."""
+    root = Path(out_dir)
+    if not root.is_dir():
+        return []
+    found: list[tuple[float, RunInfo]] = []
+    for folder in root.iterdir():
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        run = load_run(folder)
+        if run is None or not run.history:
+            continue
+        try:
+            mtime = max(p.stat().st_mtime for p in folder.iterdir() if p.is_file())
+        except (OSError, ValueError):
+            mtime = 0.0
+        found.append((mtime, run))
+    found.sort(key=lambda item: (item[0], item[1].name), reverse=True)
+    return [run for _, run in found]

@@ -1,0 +1,65 @@
+"""Device plan: every CUDA lever is chosen by a pure function, so it is checked here without a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from resnet_gui.engine import plan as P
+from resnet_gui.engine.plan import DeviceInfo, infer_threads, plan_for
+
+
+def test_cuda_with_bf16_pulls_every_lever() -> None:
+    p = plan_for(DeviceInfo("cuda", bf16=True, fp16=True, cpu_count=16))
+    assert p.pin_memory and p.non_blocking and p.channels_last and p.cudnn_benchmark
+    assert p.amp_dtype == torch.bfloat16 and not p.grad_scaler  # bf16 needs no loss scaling
+    assert p.timer == "cuda_event"
+    assert p.loader_workers == 8  # capped, one core left for the main process
+
+
+def test_cuda_without_bf16_uses_fp16_with_a_scaler() -> None:
+    p = plan_for(DeviceInfo("cuda", bf16=False, fp16=True, cpu_count=4))
+    assert p.amp_dtype == torch.float16 and p.grad_scaler
+    assert p.loader_workers == 3
+
+
+def test_amp_off_means_full_precision_everywhere() -> None:
+    for info in (DeviceInfo("cuda", bf16=True, fp16=True), DeviceInfo("cpu", bf16=True)):
+        p = plan_for(info, amp=False)
+        assert p.amp_dtype is None and not p.grad_scaler
+
+
+def test_cpu_plan() -> None:
+    p = plan_for(DeviceInfo("cpu", bf16=False, cpu_count=2))
+    assert not (p.pin_memory or p.non_blocking or p.channels_last or p.cudnn_benchmark)
+    assert p.amp_dtype is None  # no emulated bf16
+    assert p.timer == "wall" and p.loader_workers == 0
+    assert plan_for(DeviceInfo("cpu", bf16=True, cpu_count=2)).amp_dtype == torch.bfloat16
+    assert plan_for(DeviceInfo("cpu", cpu_count=32)).loader_workers == 4
+
+
+def test_mps_plan_synchronises_its_timer() -> None:
+    p = plan_for(DeviceInfo("mps", cpu_count=8))
+    assert p.timer == "sync_wall" and p.amp_dtype is None and not p.pin_memory
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "want"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 3.5, 1), (16, 4.0, 12), (16, -1.0, 16), (1, 0.0, 1)],
+)
+def test_infer_threads_uses_the_free_cores(cpus: int, load: float, want: int) -> None:
+    assert infer_threads(cpus, load) == want
+
+
+def test_describe_this_machine_is_consistent() -> None:
+    info = P.describe("cpu")
+    assert info.type == "cpu" and info.cpu_count >= 1
+    assert P.device_plan("cpu").amp_dtype == (torch.bfloat16 if info.bf16 else None)
+
+
+def test_apply_backend_flags_sets_cudnn_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    P.apply_backend_flags(plan_for(DeviceInfo("cpu")))
+    assert torch.backends.cudnn.benchmark is False
+    P.apply_backend_flags(plan_for(DeviceInfo("cuda", bf16=True, fp16=True)))
+    assert torch.backends.cudnn.benchmark is True
