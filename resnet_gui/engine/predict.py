@@ -22,7 +22,8 @@ from resnet_gui.engine.checkpoint import CheckpointMeta, load_model
 from resnet_gui.engine.data import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
-from resnet_gui.engine.images import is_image_file, load_image
+from resnet_gui.engine.images import is_image_file, load_image, load_image_reduced
+from resnet_gui.engine.plan import cpu_threads, current_load, infer_threads
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,10 @@ class Predictor:
             name = str(source)
         t0 = time.perf_counter()
         try:
-            img = load_image(source)
+            if isinstance(source, Image.Image):
+                img = load_image(source)
+            else:  # a camera-size JPEG decodes at reduced scale: the eval resize needs far fewer pixels
+                img = load_image_reduced(source, round(self.meta.img_size * 256 / 224))
         except ImageLoadError as exc:
             return Prediction(path=name, error=exc.reason)
         t1 = time.perf_counter()
@@ -140,7 +144,8 @@ class Predictor:
             x = x.contiguous(memory_format=torch.channels_last)
         synchronize(self.device)
         t2 = time.perf_counter()
-        logits, forward_ms = timed_forward(self.model, x)
+        with cpu_threads(self._batch1_threads()):
+            logits, forward_ms = timed_forward(self.model, x)
         probs = torch.softmax(logits.float(), dim=1)[0]
         k = max(1, min(topk, len(self.classes)))
         values, indices = probs.topk(k)
@@ -153,6 +158,12 @@ class Predictor:
             "total": (t3 - t0) * 1000.0,
         }
         return Prediction(path=name, topk=top, timing_ms=timing)
+
+    def _batch1_threads(self) -> int | None:
+        """On the CPU, only the cores other work leaves free (engine/plan.py, infer_threads)."""
+        if self.device.type != "cpu":
+            return None
+        return infer_threads(os.cpu_count() or 1, current_load())
 
     def predict(self, inputs: Sequence[ImageSource], topk: int = 5) -> list[Prediction]:
         """Classify each input in order; failures are reported per item."""
