@@ -23,7 +23,7 @@ from resnet_gui.engine.data import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.images import is_image_file, load_image, load_image_reduced
-from resnet_gui.engine.plan import cpu_threads, current_load, infer_threads
+from resnet_gui.engine.plan import current_load, infer_threads
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ class Predictor:
             name = getattr(source, "filename", None) or "<image>"
         else:
             name = str(source)
+        self.use_free_cores()
         t0 = time.perf_counter()
         try:
             if isinstance(source, Image.Image):
@@ -144,8 +145,7 @@ class Predictor:
             x = x.contiguous(memory_format=torch.channels_last)
         synchronize(self.device)
         t2 = time.perf_counter()
-        with cpu_threads(self._batch1_threads()):
-            logits, forward_ms = timed_forward(self.model, x)
+        logits, forward_ms = timed_forward(self.model, x)
         probs = torch.softmax(logits.float(), dim=1)[0]
         k = max(1, min(topk, len(self.classes)))
         values, indices = probs.topk(k)
@@ -159,11 +159,19 @@ class Predictor:
         }
         return Prediction(path=name, topk=top, timing_ms=timing)
 
-    def _batch1_threads(self) -> int | None:
-        """On the CPU, only the cores other work leaves free (engine/plan.py, infer_threads)."""
+    def use_free_cores(self) -> int:
+        """On the CPU, run with only the cores other work leaves free (engine/plan.py, infer_threads).
+
+        The count changes only when the choice does, and stays set: each change makes the next torch call
+        rebuild its thread team (about 40 ms measured), so switching per image would cost more than it saves.
+        """
+        current = torch.get_num_threads()
         if self.device.type != "cpu":
-            return None
-        return infer_threads(os.cpu_count() or 1, current_load())
+            return current
+        want = infer_threads(os.cpu_count() or 1, current_load())
+        if want != current:
+            torch.set_num_threads(want)
+        return want
 
     def predict(self, inputs: Sequence[ImageSource], topk: int = 5) -> list[Prediction]:
         """Classify each input in order; failures are reported per item."""
