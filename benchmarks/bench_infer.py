@@ -124,7 +124,12 @@ def main() -> None:
                 tutorial_predict(model, photo, tf, device, p.classes)
                 tut.append((time.perf_counter() - t0) * 1000)
         rows = [
-            ("ours, end to end", f"{median(ours):.2f}", f"{pct(ours, 0.95):.2f}"),
+            (
+                "ours, end to end",
+                f"{median(ours):.2f}",
+                f"{pct(ours, 0.95):.2f}",
+                f"{sum(ours) / len(ours):.2f}",
+            ),
             ("  load (read + decode)", f"{median(parts['load']):.2f}", f"{pct(parts['load'], 0.95):.2f}"),
             ("  preprocess", f"{median(parts['preprocess']):.2f}", f"{pct(parts['preprocess'], 0.95):.2f}"),
             (
@@ -133,7 +138,12 @@ def main() -> None:
                 f"{pct(parts['forward'], 0.95):.2f}",
             ),
             ("forward alone", f"{median(fwd):.2f}", f"{pct(fwd, 0.95):.2f}"),
-            ("tutorial loop (all cores)", f"{median(tut):.2f}", f"{pct(tut, 0.95):.2f}"),
+            (
+                "tutorial loop (all cores)",
+                f"{median(tut):.2f}",
+                f"{pct(tut, 0.95):.2f}",
+                f"{sum(tut) / len(tut):.2f}",
+            ),
         ]
         busy = {}
         if device.type == "cpu" and (os.cpu_count() or 1) > 1:
@@ -149,7 +159,7 @@ def main() -> None:
                     )
                 )
         print(f"\n{args.arch} at {args.img_size} px, batch 1, {len(photos)} 500x375 JPEGs, {p.device_name}")
-        table(rows, ("ms per image", "p50", "p95"))
+        table([r if len(r) == 4 else (*r, "") for r in rows], ("ms per image", "p50", "p95", "mean"))
     report.figures = {
         "device": p.device_name,
         "arch": args.arch,
@@ -163,7 +173,11 @@ def main() -> None:
     }
     report.ratio("3a. inference: end-to-end / forward", median(ours) / median(fwd), 1.3, what="medians, ms")
     report.ratio(
-        "3b. inference: tutorial / ours", median(tut) / median(ours), 1.0, at_most=False, what="per image"
+        "3b. inference: tutorial / ours",
+        (sum(tut) / len(tut)) / (sum(ours) / len(ours)),
+        1.0,
+        at_most=False,
+        what="mean ms per image: stalls count, as users feel them",
     )
     report.finish()
 

@@ -151,16 +151,21 @@ def main() -> None:
             device=str(device), out_dir=str(tmp / "runs"), seed=0,
         )  # fmt: skip
         ours = train(cfg)
+        limit_between = compute_limit(args.arch, 4, img_size, bs, device, steps=min(steps, 12))
         tut = tutorial_train(data, epochs, img_size, bs, device, tmp)
         limit_after = compute_limit(args.arch, 4, img_size, bs, device, steps=min(steps, 12))
-    limit = (limit_before + limit_after) / 2
+    # Other jobs only ever slow a measurement down: compare the best of each (limit: 3 samples spread
+    # over the run; ours: the epochs from the second on).
+    limits = [limit_before, limit_between, limit_after]
+    limit = max(limits)
     later = ours.history[1:] or ours.history
-    ours_ips = sum(h["img_per_s"] for h in later) / len(later)
+    ours_ips = max(h["img_per_s"] for h in later)
+    floor = (4 * per_class * epochs / limit) / tut["wall_s"]
     rows = [
         (
             "pure compute (fwd+bwd+step)",
             f"{limit:.0f} img/s",
-            f"before {limit_before:.0f}, after {limit_after:.0f}",
+            "best of " + ", ".join(f"{v:.0f}" for v in limits),
             "",
         ),
         (
@@ -186,10 +191,15 @@ def main() -> None:
         f"\n{args.arch} at {img_size} px, batch {bs}, {epochs} epochs, {4 * per_class} train + {4 * max(8, per_class // 4)} val photos, {ours.device_name}"
     )
     table(rows, ("what", "figure", "detail", ""))
+    print(
+        f"floor for ratio 2: the training images at the pure-compute rate alone take {floor:.2f} of the "
+        "tutorial's wall time (no decoding, no validation, no checkpoints)"
+    )
     report.figures = {
         "device": ours.device_name, "arch": args.arch, "img_size": img_size, "batch_size": bs, "epochs": epochs,
         "train_images": 4 * per_class, "val_images": 4 * max(8, per_class // 4),
-        "limit_img_per_s": limit, "limit_before_after": [limit_before, limit_after],
+        "limit_img_per_s": limit, "limit_samples": limits,
+        "ours_floor_vs_tutorial": floor,
         "ours_img_per_s_epoch2plus": ours_ips, "ours_history": ours.history, "ours_wall_s": ours.wall_s,
         "ours_best_val_acc": ours.best_val_acc, "tutorial": tut,
         "amp_dtype": str(device_plan(device).amp_dtype),
@@ -198,7 +208,7 @@ def main() -> None:
         "1. training pipeline: limit / ours",
         limit / ours_ips,
         1.10,
-        what="compute-only img/s / train() img/s, epochs 2+",
+        what="best compute-only img/s / best train() epoch 2+ img/s",
     )
     if gpu:
         report.ratio(
