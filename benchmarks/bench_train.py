@@ -38,7 +38,13 @@ from resnet_gui.engine.train import TrainConfig, train
 
 
 def tutorial_train(
-    data: Path, epochs: int, img_size: int, batch: int, device: torch.device, out: Path
+    data: Path,
+    epochs: int,
+    img_size: int,
+    batch: int,
+    device: torch.device,
+    out: Path,
+    arch: str = "resnet18",
 ) -> dict:
     """The loop as the tutorials write it (ImageFolder of a train/ and a val/ folder, PIL, fp32)."""
     t0 = time.perf_counter()
@@ -62,7 +68,7 @@ def tutorial_train(
     val_set = datasets.ImageFolder(str(data / "val"), tf_val)
     train_loader = DataLoader(train_set, batch_size=batch, shuffle=True)
     val_loader = DataLoader(val_set, batch_size=batch)
-    model = torchvision.models.resnet18(num_classes=len(train_set.classes)).to(device)
+    model = getattr(torchvision.models, arch)(num_classes=len(train_set.classes)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
     best_acc, best_state, epoch_s = -1.0, None, []
@@ -152,7 +158,7 @@ def main() -> None:
         )  # fmt: skip
         ours = train(cfg)
         limit_between = compute_limit(args.arch, 4, img_size, bs, device, steps=min(steps, 12))
-        tut = tutorial_train(data, epochs, img_size, bs, device, tmp)
+        tut = tutorial_train(data, epochs, img_size, bs, device, tmp, args.arch)
         limit_after = compute_limit(args.arch, 4, img_size, bs, device, steps=min(steps, 12))
     # Other jobs only ever slow a measurement down: compare the best of each (limit: 3 samples spread
     # over the run; ours: the epochs from the second on).

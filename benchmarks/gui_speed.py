@@ -136,10 +136,12 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
         def _tick(self) -> None:
             now = time.perf_counter()
             self.gaps.append((now - self.last) * 1000)
+            self.stamped.append((now, self.gaps[-1]))
             self.last = now
 
         def __enter__(self):
             self.gaps.clear()
+            self.stamped: list[tuple[float, float]] = []
             self.last = time.perf_counter()
             self.timer.start()
             return self
@@ -224,14 +226,27 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
     window.tabs.setCurrentIndex(1)
     finished: list = []
     tv.run_finished.connect(finished.append)
+    events: list = []  # (time, event type): what the longest gaps came after
+    tv.engine_event.connect(lambda e: events.append((time.perf_counter(), type(e).__name__)))
     t0 = time.perf_counter()
     with Probe() as probe_train:
         tv.start()
         wait(lambda: finished, 600, "training")
+    near = []
+    for t_end, gap in sorted(probe_train.stamped, key=lambda tg: -tg[1])[:5]:
+        before = [name for t, name in events if t <= t_end]
+        near.append(
+            {
+                "at_s": round(t_end - t0, 2),
+                "gap_ms": round(gap, 1),
+                "after": before[-1] if before else "start",
+            }
+        )
     figures["training"] = {
         **probe_train.summary(),
         "wall_s": round(time.perf_counter() - t0, 1),
         "plot_redraws": tv.plots.redraw_count,
+        "longest_gaps": near,
     }
     window.close()
     app.processEvents()
@@ -285,6 +300,10 @@ def main() -> int:
         print(
             f"GUI-thread gaps, {name}: median {s['median_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms"
         )
+    print(
+        "longest gaps while training: "
+        + "; ".join(f"{g['gap_ms']} ms at {g['at_s']} s (after {g['after']})" for g in train["longest_gaps"])
+    )
     report.ratio("4a. stall, open+scroll 20k: max ms", opened["max_ms"], 50)
     report.ratio("4a. stall, open+scroll 20k: p99 ms", opened["p99_ms"], 16)
     report.ratio("4b. stall, training: max ms", train["max_ms"], 50)

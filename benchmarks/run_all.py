@@ -51,6 +51,8 @@ def summary(names: list[str]) -> int:
         print(
             f"[{name}] {data.get('when')}, {m.get('gpu') or 'CPU'}, {m.get('cpus')} cores, load {m.get('load_1min')}"
         )
+        if data.get("busy_note"):
+            print(f"  {data['busy_note']}")
         for r in data.get("ratios", []):
             sign = "<=" if r["at_most"] else ">="
             verdict = {True: "met", False: "NOT met", None: "not measured"}[r["met"]]
