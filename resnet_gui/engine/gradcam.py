@@ -39,13 +39,15 @@ class CamResult:
     """A Grad-CAM explanation of one prediction, at the original image's size."""
 
     heatmap: np.ndarray  # float32 [H, W] in [0, 1] (0 outside the region the model saw)
-    overlay: Image.Image  # RGB, the photo with the heatmap drawn over it, same size as the input
+    overlay: (
+        Image.Image
+    )  # RGB, the photo with the heatmap drawn over it, same size as the input (or max_side)
     class_index: int
     class_name: str
     prob: float
     layer: str  # the stage explained, e.g. "layer4"
     cam_size: tuple[int, int]  # (h, w) of that stage's feature map, before upsampling
-    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the original image: the centre crop seen
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) of the centre crop seen, in heatmap pixels
 
 
 def _stage_outputs(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -151,11 +153,13 @@ def gradcam_image(
     target: int | str | None = None,
     layer: str = "auto",
     alpha: float = 0.5,
+    max_side: int | None = None,
 ) -> CamResult:
     """Explain the model's answer (or class `target`, by index or name) for one image file or PIL image.
 
     The image goes through the checkpoint's own eval preprocessing; the heatmap and the overlay come
-    back at the original image's size. Raises ImageLoadError for unreadable files.
+    back at the original image's size, or shrunk to fit `max_side` (for a screen: the model still sees
+    the full image). Raises ImageLoadError for unreadable files.
     """
     image = load_image(source)
     if isinstance(target, str):
@@ -168,12 +172,17 @@ def gradcam_image(
     index = int(logits[0].argmax()) if target is None else int(target)
     prob = float(torch.softmax(logits.float(), dim=1)[0, index])
     box = crop_box(image.width, image.height, img_size)
-    heat = _upsample(cam, image.width, image.height, box)
+    shown = image
+    if max_side is not None and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        shown = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        box = tuple(v * shown.width / image.width for v in box)  # type: ignore[assignment]
+    heat = _upsample(cam, shown.width, shown.height, box)
     name = classes[index] if index < len(classes) else str(index)
     ibox = tuple(int(round(v)) for v in box)
     return CamResult(
         heatmap=heat,
-        overlay=overlay_heatmap(image, heat, alpha),
+        overlay=overlay_heatmap(shown, heat, alpha),
         class_index=index,
         class_name=name,
         prob=prob,

@@ -121,3 +121,14 @@ def test_colour_map_runs_blue_to_red() -> None:
     assert c[0, 2] > 100 and c[0, 0] == 0  # cold: blue
     assert c[2, 0] > 100 and c[2, 2] == 0  # hot: red
     assert c[1, 1] == 255  # middle: green-ish
+
+
+def test_max_side_shrinks_the_overlay_but_not_what_the_model_sees(checkpoint) -> None:
+    model, meta = load_model(checkpoint, device="cpu")
+    img = shape_image((400, 300))
+    full = gradcam_image(model, img, meta.classes, meta.img_size, meta.mean, meta.std)
+    small = gradcam_image(model, img, meta.classes, meta.img_size, meta.mean, meta.std, max_side=100)
+    assert full.heatmap.shape == (300, 400) and full.overlay.size == (400, 300)
+    assert small.heatmap.shape == (75, 100) and small.overlay.size == (100, 75)
+    assert small.prob == pytest.approx(full.prob) and small.class_index == full.class_index
+    assert [round(v / 4) for v in full.box] == pytest.approx(list(small.box), abs=1)
