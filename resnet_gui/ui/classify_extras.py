@@ -224,7 +224,7 @@ class BenchPanel(QFrame):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setMaximumHeight(150)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.hide()
 
         row = QHBoxLayout()
@@ -261,6 +261,7 @@ class BenchPanel(QFrame):
         from resnet_gui.engine.bench import bench_checkpoint
 
         self.table.setRowCount(0)
+        self._fit_table()
         self.table.show()
         self.result = None
         self.status.setText(f"Benchmarking {Path(self.checkpoint).name}…")
@@ -306,6 +307,13 @@ class BenchPanel(QFrame):
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(n, col, item)
         self.status.setText(f"Benchmarking… {e.done} of {e.total} done")
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """As tall as its rows (up to six), so the panel takes no more room than it needs."""
+        shown = max(1, min(6, self.table.rowCount()))
+        rows = sum(self.table.rowHeight(i) for i in range(shown)) if self.table.rowCount() else 24
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + rows + 2 * self.table.frameWidth())
 
     @Slot(object)
     def _on_done(self, result: dict) -> None:

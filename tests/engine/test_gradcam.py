@@ -69,6 +69,9 @@ def test_overlay_has_the_image_size_and_is_not_constant(checkpoint) -> None:
     inside = r.heatmap[top:bottom, left:right]
     assert inside.std() > 0.01  # not constant where the model looked
     assert r.heatmap[:, :left].max() == 0  # the sides the centre crop cut off get no heat
+    # ... and are shown dimmed, not coloured
+    outside = np.asarray(r.overlay)[:, :left].astype(int)
+    assert np.abs(outside - (np.asarray(img)[:, :left] * 0.5 + 0.5).astype(int)).max() <= 1
     assert r.layer == "layer3" and r.cam_size == (2, 2)  # 32 px: layer4 is 1x1, so the stage before
     assert r.class_name in meta.classes and 0 < r.prob <= 1
     assert np.asarray(r.overlay).std() > 0
