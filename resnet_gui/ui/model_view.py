@@ -3,7 +3,8 @@
 Shows the architecture chosen on the Train tab (with the dataset's class count and image size) or the
 checkpoint loaded in Classify: one row per stem layer, residual block and head layer with its output
 shape, parameters and multiply-adds; the totals; and the shape of the network at a glance (BasicBlock
-or Bottleneck, blocks per stage, feature-map sizes). `describe_model` runs on a Worker.
+or Bottleneck, blocks per stage, feature-map sizes). `describe_model` runs on a Worker, only while the
+tab is shown.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -238,10 +239,15 @@ class ModelView(QWidget):
             return (CHECKPOINT, self.checkpoint, leaves) if self.checkpoint else None
         return (TRAIN, *self._train, leaves)
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh()
+
     @Slot()
     def refresh(self) -> None:
+        """Describe what is selected, when the tab is on screen (nothing runs while it is hidden)."""
         source = self._current_source()
-        if source is None or source == self._shown_source:
+        if source is None or source == self._shown_source or not self.isVisible():
             return
         if self._worker is not None and self._worker.is_running():
             self._pending = source  # the newest request runs next

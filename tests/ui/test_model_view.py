@@ -53,10 +53,13 @@ def test_model_tab_follows_the_train_tab_arch(qtbot, window):
 def test_model_tab_shows_the_loaded_checkpoint_and_exports_it(qtbot, window, checkpoint, tmp_path):
     view = window.model_view
     assert not view.export_button.isEnabled()
+    with qtbot.waitSignal(window.inference_view.checkpoint_loaded, timeout=60_000):
+        window.open_checkpoint(str(checkpoint))
+    assert view.desc is None  # nothing is measured while the tab is hidden
     with qtbot.waitSignal(
         view.described, timeout=60_000, check_params_cb=lambda d: d.num_classes == 4
     ) as got:
-        window.open_checkpoint(str(checkpoint))
+        window.tabs.setCurrentIndex(MODEL_TAB)
     desc = got.args[0]
     assert view.source.currentData() == CHECKPOINT and view.export_button.isEnabled()
     assert (desc.arch, desc.img_size) == ("resnet18", 32)
