@@ -258,7 +258,10 @@ class ModelView(QWidget):
         if self._worker is not None:
             self._worker.join()
         self._running = source
-        self.summary.setText("Measuring the layers…")
+        what = Path(source[1]).name if source[0] == CHECKPOINT else source[1]
+        self.summary.setText(f"Measuring the layers of {what}…")
+        self.title.setText("")
+        self.table_model.set_description(None)  # never the old model's rows under a new title
         self._worker = Worker(describe, source, events=False)
         self._worker.returned.connect(self._on_described)
         self._worker.errored.connect(self._on_failed)
