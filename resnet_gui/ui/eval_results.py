@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QListView,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -43,6 +45,31 @@ SORTS = (
 SHOWS = (("wrong", "Misclassified"), ("all", "All evaluated images"))
 CSV_COLUMNS = ("path", "true", "predicted", "confidence", "true_class_prob", "loss")
 WRONG_TEXT = QColor("#b3261e")
+
+
+class _NumberItem(QTableWidgetItem):
+    """A table cell that shows `text` and sorts by `value`."""
+
+    def __init__(self, value: float, text: str):
+        super().__init__(text)
+        self.value = value
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, _NumberItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+class _CellDelegate(QStyledItemDelegate):
+    """Every item fills its grid cell, so captions elide at the cell's width, not the icon's."""
+
+    def __init__(self, size: QSize, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._size = size
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        return self._size
 
 
 class GalleryModel(ThumbnailModel):
@@ -119,8 +146,11 @@ class EvalResultsPanel(QWidget):
         self.confusion.cell_clicked.connect(self.filter_cell)
         self.confusion.cleared.connect(self.clear_cell)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
+        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        self.table.horizontalHeaderItem(4).setToolTip("Support: validation images of this class")
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setSortingEnabled(True)
@@ -167,8 +197,9 @@ class EvalResultsPanel(QWidget):
         self.gallery.setLayoutMode(QListView.LayoutMode.Batched)
         self.gallery.setBatchSize(200)
         self.gallery.setIconSize(QSize(THUMB, THUMB))
-        self.gallery.setGridSize(QSize(THUMB + 44, THUMB + 42))
+        self.gallery.setGridSize(QSize(THUMB + 64, THUMB + 42))
         self.gallery.setSpacing(4)
+        self.gallery.setItemDelegate(_CellDelegate(QSize(THUMB + 56, THUMB + 36), self.gallery))
         self.gallery.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.gallery.doubleClicked.connect(self._on_double_clicked)
@@ -202,7 +233,7 @@ class EvalResultsPanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([330, 560])
+        split.setSizes([380, 520])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
@@ -234,22 +265,16 @@ class EvalResultsPanel(QWidget):
         for r, row in enumerate(result.per_class):
             cells = [
                 QTableWidgetItem(row["class"]),
-                *(self._number(row[k], f"{row[k]:.3f}") for k in ("precision", "recall", "f1")),
-                self._number(row["support"], str(row["support"])),
+                *(_NumberItem(row[k], f"{row[k]:.3f}") for k in ("precision", "recall", "f1")),
+                _NumberItem(row["support"], str(row["support"])),
             ]
             for c, item in enumerate(cells):
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # class order
         self.model.set_records(result.images, result.classes)
         self.show_combo.setCurrentIndex(0)
         self.refresh_gallery()
-
-    @staticmethod
-    def _number(value: float, text: str) -> QTableWidgetItem:
-        item = QTableWidgetItem(text)
-        item.setData(Qt.ItemDataRole.EditRole, value)  # numeric sort
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return item
 
     # --- filtering --------------------------------------------------------------------------------
     @Slot(int, int)

@@ -41,8 +41,15 @@ class ComparisonOverlay:
                 item.legend.removeItem(curve)
             item.removeItem(curve)
         self.curves, self._owners = [], []
+        self._legend_columns(1)
 
-    def set_history(self, name: str, history: list[dict]) -> None:
+    def _legend_columns(self, n: int) -> None:
+        for widget in (self.plots.loss_plot, self.plots.acc_plot):
+            legend = widget.getPlotItem().legend
+            if legend is not None:
+                legend.setColumnCount(n)
+
+    def set_history(self, history: list[dict]) -> None:
         self.clear()
         epochs = [row["epoch"] for row in history]
 
@@ -55,10 +62,10 @@ class ComparisonOverlay:
             return [p[0] for p in pts], [p[1] for p in pts]
 
         specs = (
-            (self.plots.loss_plot, "train_loss", 1.0, Qt.PenStyle.DashLine, f"{name}: train"),
-            (self.plots.loss_plot, "val_loss", 1.0, Qt.PenStyle.DotLine, f"{name}: val"),
-            (self.plots.acc_plot, "train_acc", 100.0, Qt.PenStyle.DashLine, f"{name}: train"),
-            (self.plots.acc_plot, "val_acc", 100.0, Qt.PenStyle.DotLine, f"{name}: val"),
+            (self.plots.loss_plot, "train_loss", 1.0, Qt.PenStyle.DashLine, "other run: train"),
+            (self.plots.loss_plot, "val_loss", 1.0, Qt.PenStyle.DotLine, "other run: val"),
+            (self.plots.acc_plot, "train_acc", 100.0, Qt.PenStyle.DashLine, "other run: train"),
+            (self.plots.acc_plot, "val_acc", 100.0, Qt.PenStyle.DotLine, "other run: val"),
         )
         for widget, key, scale, style, label in specs:
             x, y = series(key, scale)
@@ -75,6 +82,7 @@ class ComparisonOverlay:
             curve.setZValue(-1)  # behind the live run
             self.curves.append(curve)
             self._owners.append(widget.getPlotItem())
+        self._legend_columns(2)  # six entries in one column would cover the curves
 
     def point_counts(self) -> list[int]:
         """Points per overlay curve (train loss, val loss, train acc, val acc); [] when none is shown."""
@@ -103,7 +111,6 @@ class RunCompareBar(QWidget):
         self.combo.addItem("nothing", None)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addStretch(1)
         layout.addWidget(QLabel("Compare with"))
         layout.addWidget(self.combo)
 
@@ -137,4 +144,4 @@ class RunCompareBar(QWidget):
         if run is None:
             self.overlay.clear()
         else:
-            self.overlay.set_history(run.name, run.history)
+            self.overlay.set_history(run.history)
