@@ -7,8 +7,17 @@ emits `cell_clicked(true, pred)`; clicking it again clears the selection and emi
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 RIGHT, WRONG = QColor("#1f77b4"), QColor("#d62728")
@@ -35,6 +44,8 @@ class ConfusionMatrixView(QWidget):
         self.classes: list[str] = []
         self.matrix: list[list[int]] = []
         self.selected: tuple[int, int] | None = None
+        self._margin_cache: tuple[int, int, int] | None = None  # measuring 100 names per cell is slow
+        self._pixmap: QPixmap | None = None
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(180, 180)
@@ -42,6 +53,8 @@ class ConfusionMatrixView(QWidget):
     def set_data(self, classes: list[str], matrix: list[list[int]]) -> None:
         self.classes, self.matrix = list(classes), [list(row) for row in matrix]
         self.selected = None
+        self._margin_cache = None
+        self._pixmap = None
         self.updateGeometry()
         self.update()
 
@@ -57,11 +70,25 @@ class ConfusionMatrixView(QWidget):
         return QSize(left + n * cell + 8, top + n * cell + 8)
 
     # --- geometry ---------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange):
+            self._margin_cache = None
+            self._pixmap = None
+        super().changeEvent(event)
+
+    def _measure(self) -> tuple[int, int, int]:
+        """(left margin, top margin, room for a row name), measured once per data or font change."""
+        if self._margin_cache is None:
+            fm = QFontMetrics(self.font())
+            name_w = max([fm.horizontalAdvance(c) for c in self.classes] + [30])
+            name_room = min(120, name_w + 10)
+            left = name_room + fm.height() + 4  # row names + the rotated "true class" title
+            top = min(90, name_w + 10) + fm.height() + 4  # column names (rotated) + "predicted class"
+            self._margin_cache = (left, top, name_room)
+        return self._margin_cache
+
     def _margins(self) -> tuple[int, int]:
-        fm = QFontMetrics(self.font())
-        name_w = max([fm.horizontalAdvance(c) for c in self.classes] + [30])
-        left = min(120, name_w + 10) + fm.height() + 4  # row names + the rotated "true" title
-        top = min(90, name_w + 10) + fm.height() + 4  # column names (rotated) + "predicted"
+        left, top, _ = self._measure()
         return left, top
 
     def _cell(self) -> float:
@@ -119,8 +146,29 @@ class ConfusionMatrixView(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         if not self.classes:
             return
+        ratio = self.devicePixelRatioF()
+        if self._pixmap is None or self._pixmap.size() != self.size() * ratio:
+            # cells, labels and titles only change with the data or the size: a 100-class matrix is
+            # 10,000 cells, far too many to paint again for every selection change
+            self._pixmap = QPixmap(self.size() * ratio)
+            self._pixmap.setDevicePixelRatio(ratio)
+            self._pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(self._pixmap)
+            self._render(painter)
+            painter.end()
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.drawPixmap(0, 0, self._pixmap)
+        if self.selected is not None:
+            p.setPen(QPen(self.palette().color(self.palette().ColorRole.Highlight), 3))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(self.cell_rect(*self.selected).adjusted(1.5, 1.5, -1.5, -1.5))
+        p.end()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        self._pixmap = None
+        super().resizeEvent(event)
+
+    def _render(self, p: QPainter) -> None:
         pal = self.palette()
         base = pal.color(pal.ColorRole.Base)
         text = pal.color(pal.ColorRole.Text)
@@ -128,29 +176,30 @@ class ConfusionMatrixView(QWidget):
         left, top = self._margins()
         c = self._cell()
         n = len(self.classes)
-        name_room = min(120, max([fm.horizontalAdvance(x) for x in self.classes] + [30]) + 10)
+        name_room = self._measure()[2]
 
+        white = QColor("white")
+        shades: dict[tuple[bool, int], QColor] = {}  # 64 shades per colour: 10,000 cells stay cheap
         for t, row in enumerate(self.matrix):
             total = sum(row) or 1
+            y = top + t * c
             for q, count in enumerate(row):
-                r = self.cell_rect(t, q)
-                share = count / total
-                color = _mix(base, RIGHT if t == q else WRONG, 0.12 + 0.88 * share if count else 0.0)
+                level = round(63 * (0.12 + 0.88 * count / total)) if count else 0
+                color = shades.get((t == q, level))
+                if color is None:
+                    color = shades[t == q, level] = _mix(base, RIGHT if t == q else WRONG, level / 63)
+                r = QRectF(left + q * c, y, c, c)
                 p.fillRect(r, color)
                 if c >= 18 and count:
-                    dark = color.lightnessF() < 0.55
-                    p.setPen(QColor("white") if dark else text)
+                    p.setPen(white if color.lightnessF() < 0.55 else text)
                     p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(count))
         # grid and frame
         p.setPen(QPen(pal.color(pal.ColorRole.Mid), 1))
         for k in range(n + 1):
             p.drawLine(QPointF(left, top + k * c), QPointF(left + n * c, top + k * c))
             p.drawLine(QPointF(left + k * c, top), QPointF(left + k * c, top + n * c))
-        if self.selected is not None:
-            p.setPen(QPen(pal.color(pal.ColorRole.Highlight), 3))
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRect(self.cell_rect(*self.selected).adjusted(1.5, 1.5, -1.5, -1.5))
 
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)  # for the text; cells and grid are axis-aligned
         p.setPen(text)
         title_h = fm.height()
         # row names (true classes), right-aligned against the matrix
@@ -183,4 +232,3 @@ class ConfusionMatrixView(QWidget):
             QRectF(-n * c / 2, -title_h, n * c, title_h + 2), Qt.AlignmentFlag.AlignCenter, "true class"
         )
         p.restore()
-        p.end()

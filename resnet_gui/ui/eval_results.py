@@ -90,7 +90,8 @@ class GalleryModel(ThumbnailModel):
         self.beginResetModel()
         self._loader.cancel_all()
         self._asked.clear()
-        self._rows = [(self.records[i]["path"], i, "") for i in indices]
+        entries = self._entries  # (path, record index, "") tuples, built once in set_records
+        self._rows = [entries[i] for i in indices]
         self.endResetModel()
 
     def record(self, row: int) -> dict:
@@ -247,6 +248,8 @@ class EvalResultsPanel(QWidget):
         self.confusion.set_data([], [])
         self.table.setRowCount(0)
         self.model.set_records([], [])
+        self._cells: list[tuple[int, int]] = []
+        self._orders: dict[str, list[int]] = {}
         self.refresh_gallery()
 
     def set_result(self, result: Any) -> None:
@@ -273,6 +276,9 @@ class EvalResultsPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # class order
         self.model.set_records(result.images, result.classes)
+        index = {c: k for k, c in enumerate(result.classes)}
+        self._cells = [(index[r["true"]], index[r["pred"]]) for r in result.images]
+        self._orders = {}
         self.show_combo.setCurrentIndex(0)
         self.refresh_gallery()
 
@@ -298,25 +304,31 @@ class EvalResultsPanel(QWidget):
         else:
             self.refresh_gallery()
 
+    def _order(self, key: str) -> list[int]:
+        """All record indices sorted by `key`, computed once per result (a filter then keeps the order)."""
+        if key not in self._orders:
+            recs = self.model.records
+            if key == "loss":
+                self._orders[key] = sorted(range(len(recs)), key=lambda i: -recs[i]["loss"])
+            elif key == "confidence":
+                self._orders[key] = sorted(range(len(recs)), key=lambda i: -recs[i]["prob"])
+            else:
+                self._orders[key] = sorted(range(len(recs)), key=lambda i: recs[i]["prob"])
+        return self._orders[key]
+
     def refresh_gallery(self) -> None:
-        records = self.model.records
+        order = self._order(self.sort_combo.currentData())
+        cells = self._cells
         if self.cell is not None:
-            t, p = (self.result.classes[k] for k in self.cell)
-            rows = [i for i, r in enumerate(records) if r["true"] == t and r["pred"] == p]
-            what = f"true <b>{t}</b>, predicted <b>{p}</b>"
+            t, p = self.cell
+            rows = [i for i in order if cells[i] == (t, p)]
+            what = f"true <b>{self.result.classes[t]}</b>, predicted <b>{self.result.classes[p]}</b>"
         elif self.show_combo.currentData() == "wrong":
-            rows = [i for i, r in enumerate(records) if r["true"] != r["pred"]]
+            rows = [i for i in order if cells[i][0] != cells[i][1]]
             what = ""
         else:
-            rows = list(range(len(records)))
+            rows = list(order)
             what = ""
-        key = self.sort_combo.currentData()
-        if key == "loss":
-            rows.sort(key=lambda i: -records[i]["loss"])
-        elif key == "confidence":
-            rows.sort(key=lambda i: -records[i]["prob"])
-        else:
-            rows.sort(key=lambda i: records[i]["prob"])
         self.model.show_rows(rows)
         self.cell_label.setText(what)
         self.cell_clear.setVisible(self.cell is not None)
