@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QGuiApplication
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -205,13 +205,16 @@ class EvalResultsPanel(QWidget):
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.gallery.doubleClicked.connect(self._on_double_clicked)
         self.gallery.selectionModel().selectionChanged.connect(self._update_buttons)
+        copy = QShortcut(QKeySequence.StandardKey.Copy, self.gallery)
+        copy.setContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.activated.connect(self.copy_paths)
 
         self.count_label = QLabel()
         self.open_button = QPushButton("Open in Classify")
         self.open_button.setToolTip("Classify the selected images (or all listed) with this model")
         self.open_button.clicked.connect(self._open_in_classify)
         self.copy_button = QPushButton("Copy Paths")
-        self.copy_button.setToolTip("Copy the selected (or all listed) files' paths, one per line")
+        self.copy_button.setToolTip("Copy the selected (or all listed) files' paths, one per line (Ctrl+C)")
         self.copy_button.clicked.connect(self.copy_paths)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save the listed images with true/predicted class, confidence and loss")
