@@ -7,6 +7,8 @@ emits `cell_clicked(true, pred)`; clicking it again clears the selection and emi
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -21,7 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 RIGHT, WRONG = QColor("#1f77b4"), QColor("#d62728")
-MIN_CELL, MAX_CELL = 10, 56
+MIN_CELL, MAX_CELL = 4, 56  # below a line of text, only every k-th class is named
 
 
 def _mix(base: QColor, color: QColor, t: float) -> QColor:
@@ -203,15 +205,20 @@ class ConfusionMatrixView(QWidget):
         p.setPen(text)
         title_h = fm.height()
         # row names (true classes), right-aligned against the matrix
+        step = max(1, math.ceil(fm.height() / c))  # names must not overlap when cells are small
         for t, name in enumerate(self.classes):
+            if t % step:
+                continue
             label = fm.elidedText(name, Qt.TextElideMode.ElideRight, name_room - 8)
             p.drawText(
-                QRectF(left - name_room, top + t * c, name_room - 6, c),
+                QRectF(left - name_room, top + (t + 0.5) * c - fm.height() / 2, name_room - 6, fm.height()),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 label,
             )
         # column names (predicted), rotated to read bottom-up
         for q, name in enumerate(self.classes):
+            if q % step:
+                continue
             label = fm.elidedText(name, Qt.TextElideMode.ElideRight, top - title_h - 10)
             p.save()
             p.translate(left + q * c + c / 2 + fm.ascent() / 2 - 1, top - 6)
