@@ -226,12 +226,13 @@ def _kind(path: Path) -> str:
     """'safetensors', 'torch' or 'unknown', from the first bytes rather than the file name."""
     with open(path, "rb") as f:
         head = f.read(9)
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch zip / legacy pickle
-        return "torch"
+    # safetensors first: its 8-byte header length may itself start with 0x80 (1 file in 256)
     if len(head) == 9 and head[8:9] == b"{":
         (size,) = struct.unpack("<Q", head[:8])
         if size < 100_000_000:
             return "safetensors"
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch zip / legacy pickle
+        return "torch"
     return "unknown"
 
 
