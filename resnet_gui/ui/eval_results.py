@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.ui.common import fmt_pct
+from resnet_gui.ui.common import error_text, fmt_pct
 from resnet_gui.ui.confusion import ConfusionMatrixView
 from resnet_gui.ui.dataset_widgets import THUMB, ThumbnailModel
-from resnet_gui.ui.workers import ImageLoader
+from resnet_gui.ui.workers import ImageLoader, Worker, lower_thread_priority
 
 SORTS = (
     ("confidence", "Most confident first"),
@@ -123,6 +123,14 @@ class GalleryModel(ThumbnailModel):
         return super().data(index, role)
 
 
+def evaluate_in_background(checkpoint: str, on_event: Any, stop: Any) -> Any:
+    """The engine's evaluation of `checkpoint` on its own run's val split, on a worker thread."""
+    from resnet_gui.engine.evaluate import evaluate_run_split
+
+    lower_thread_priority()
+    return evaluate_run_split(checkpoint, stop=stop)
+
+
 class EvalResultsPanel(QWidget):
     """Summary line, confusion heatmap and per-class table on the left, the image gallery on the right."""
 
@@ -133,6 +141,9 @@ class EvalResultsPanel(QWidget):
         super().__init__(parent)
         self.result: Any = None
         self.cell: tuple[int, int] | None = None
+        self.checkpoint: str | None = None  # what "Evaluate" evaluates when there is no result yet
+        self._worker: Worker | None = None
+        self._workers: list[Worker] = []  # every one started, to join at shutdown
         self.loader = ImageLoader(THUMB, threads=1, upscale=True, parent=self)
         self.model = GalleryModel(self.loader, self)
         self._build()
@@ -239,13 +250,24 @@ class EvalResultsPanel(QWidget):
         split.setSizes([380, 520])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.summary)
+        self.evaluate_button = QPushButton("Evaluate the Best Model")
+        self.evaluate_button.setToolTip("Measure it on the run's validation images (off the GUI thread)")
+        self.evaluate_button.clicked.connect(self.evaluate)
+        head = QHBoxLayout()
+        head.addWidget(self.summary, 1)
+        head.addWidget(self.evaluate_button)
+        layout.addLayout(head)
         layout.addWidget(split, 1)
 
     # --- data -------------------------------------------------------------------------------------
     def clear(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()  # its answer, if any, is for a model no longer shown
+            self._worker = None
         self.result = None
         self.cell = None
+        self.checkpoint = None
+        self.evaluate_button.hide()
         self.summary.setText("The best model is evaluated on the validation images when a run finishes.")
         self.confusion.set_data([], [])
         self.table.setRowCount(0)
@@ -254,9 +276,49 @@ class EvalResultsPanel(QWidget):
         self._orders: dict[str, list[int]] = {}
         self.refresh_gallery()
 
+    def set_checkpoint(self, path: str | None) -> None:
+        """The run's best model: offered for evaluation while no result is shown (e.g. a stopped run)."""
+        self.checkpoint = path
+        if path and self.result is None and self._worker is None:
+            self.summary.setText("This run ended before its evaluation (stopped runs skip it).")
+            self.evaluate_button.show()
+            self.evaluate_button.setEnabled(True)
+
+    def evaluate(self) -> None:
+        """Evaluate `checkpoint` on a worker thread; the result fills the panel."""
+        if not self.checkpoint or self._worker is not None:
+            return
+        worker = self._worker = Worker(evaluate_in_background, self.checkpoint)
+        # bound methods of this panel: delivered on the GUI thread (lambdas would run on the worker's)
+        worker.returned.connect(self._on_evaluated)
+        worker.errored.connect(self._on_evaluate_failed)
+        worker.start()
+        self._workers.append(worker)
+        self.evaluate_button.setEnabled(False)
+        self.summary.setText("Evaluating the best model on the validation images…")
+
+    @Slot(object)
+    def _on_evaluated(self, result: Any) -> None:
+        if self.sender() is not self._worker:  # cleared meanwhile: a new run is on screen
+            return
+        self._worker = None
+        self.evaluate_button.hide()
+        if result is not None:
+            self.set_result(result)
+
+    @Slot(object)
+    def _on_evaluate_failed(self, exc: BaseException) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._worker = None
+        self.evaluate_button.setEnabled(True)
+        self.summary.setText("The evaluation failed.")
+        self.error.emit(f"Evaluation failed: {error_text(exc)}")
+
     def set_result(self, result: Any) -> None:
         """Show an engine EvalResult (with its per-image records)."""
         self.result = result
+        self.evaluate_button.hide()
         self.cell = None
         wrong = len(result.misclassified)
         self.summary.setText(
@@ -397,5 +459,10 @@ class EvalResultsPanel(QWidget):
         except OSError as exc:
             self.error.emit(f"Cannot write {path}: {exc.strerror or exc}")
 
+    def is_busy(self) -> bool:
+        return self._worker is not None
+
     def shutdown(self) -> None:
+        for worker in self._workers:
+            worker.stop_and_join()
         self.loader.shutdown()

@@ -713,6 +713,7 @@ class TrainingView(QWidget):
             lines.append(f"{len(r.skipped)} unreadable images were skipped (see the log).")
         self.result_text.setText("<br>".join(lines))
         self.result_box.show()
+        self.results.set_checkpoint(ckpt)
         self._log(
             f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
         )

@@ -156,3 +156,20 @@ def test_finished_run_shows_its_evaluation_and_opens_errors_in_classify(qtbot, w
     assert window.tabs.currentIndex() == CLASSIFY_TAB
     assert window.inference_view.checkpoint == result.checkpoint
     assert window.inference_view.results.rows[0].path == first
+
+
+def test_a_run_without_evaluation_can_be_evaluated_on_demand(qtbot, checkpoint, trained):
+    p = EvalResultsPanel()
+    qtbot.addWidget(p)
+    p.show()
+    try:
+        p.set_checkpoint(str(checkpoint))
+        assert p.evaluate_button.isVisible() and "stopped" in p.summary.text()
+        qtbot.mouseClick(p.evaluate_button, Qt.MouseButton.LeftButton)
+        assert not p.evaluate_button.isEnabled()  # one at a time
+        qtbot.waitUntil(lambda: p.result is not None, timeout=60_000)
+        num_val = next(e for e in trained[1] if isinstance(e, ev.RunStarted)).num_val
+        assert p.result.num_images == num_val == sum(map(sum, p.result.confusion_matrix))
+        assert not p.evaluate_button.isVisible() and p.table.rowCount() == 4
+    finally:
+        p.shutdown()
