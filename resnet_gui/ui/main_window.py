@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         d.dataset_loaded.connect(self._on_dataset_loaded)
         t.val_split_changed.connect(d.set_val_split)
         t.use_checkpoint.connect(self._use_checkpoint)
+        t.results.open_in_classify.connect(self.classify_with)
         t.running_changed.connect(self._on_training_running)
         i.checkpoint_loaded.connect(self._on_checkpoint_loaded)
         i.go_train.connect(lambda: self.tabs.setCurrentIndex(TRAIN_TAB))
@@ -267,6 +268,13 @@ class MainWindow(QMainWindow):
         ckpt = checkpoint if isinstance(checkpoint, str) and checkpoint else self.inference_view.checkpoint
         self._export_dialog = ExportDialog(ckpt, self)
         self._export_dialog.open()
+
+    def classify_with(self, paths: list[str], checkpoint: str) -> None:
+        """Classify files in the Classify tab with `checkpoint` (loaded first unless it is already)."""
+        if checkpoint and self.inference_view.checkpoint != checkpoint:
+            self.inference_view.load_checkpoint(checkpoint)
+        self.tabs.setCurrentIndex(CLASSIFY_TAB)
+        self.inference_view.classify(paths)
 
     def _open_images(self) -> None:
         self.tabs.setCurrentIndex(CLASSIFY_TAB)
