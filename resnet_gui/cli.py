@@ -183,6 +183,9 @@ def cmd_train(args) -> int:
         signal.signal(signal.SIGINT, previous)
     if args.json:
         _emit_json(result.to_json())
+    if result.skipped:  # like eval: the run is usable, but some inputs failed (each was reported above)
+        print(f"{len(result.skipped)} file(s) could not be read and were skipped", file=sys.stderr)
+        return EXIT_PARTIAL
     return EXIT_OK
 
 

@@ -26,3 +26,7 @@ class CheckpointError(EngineError):
 
 class PretrainedWeightsMissing(EngineError):
     """ImageNet weights were asked for but are not on disk (we never download)."""
+
+
+class DeviceOutOfMemory(EngineError):
+    """The GPU (or CPU) ran out of memory during a run; the message suggests a smaller batch."""

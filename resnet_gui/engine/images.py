@@ -245,6 +245,7 @@ def load_image_reduced(
     and JPEGs already small, come back exactly as `load_image` returns them."""
     name, fp, owned = _open_source(source)
     try:
+        _check_not_empty(fp, name)
         with _as_load_error(name), Image.open(fp) as img:
             _check_size(img, name)
             w, h = img.size

@@ -136,6 +136,9 @@ def scan_dataset(root: str | os.PathLike, val_split: float = 0.2, seed: int = 0)
     # split -> class name -> sorted file paths
     found: dict[str, dict[str, list[str]]] = {}
     empty_files: list[str] = []
+    ancestors = _ancestor_ids(
+        root_path
+    )  # a link back up (a symlink loop) must not copy the tree into a class
     for split, folder in split_dirs.items():
         class_names, loose = _list_dir(folder) if folder != root_path else (subdirs, loose_images)
         if loose:
@@ -144,7 +147,7 @@ def scan_dataset(root: str | os.PathLike, val_split: float = 0.2, seed: int = 0)
             )
         found[split] = {}
         for name in class_names:
-            files, empties = _collect_images(os.path.join(folder, name))
+            files, empties = _collect_images(os.path.join(folder, name), ancestors, problems)
             found[split][name] = files
             empty_files.extend(empties)
 
@@ -219,12 +222,34 @@ def _list_dir(folder: str) -> tuple[list[str], list[str]]:
     return sorted(dirs), sorted(images)
 
 
-def _collect_images(folder: str) -> tuple[list[str], list[str]]:
-    """All visible image files under `folder` (recursively): (non-empty paths sorted, empty paths)."""
+def _ancestor_ids(path: str) -> set[tuple[int, int]]:
+    """(device, inode) of `path` and every folder above it."""
+    ids = set()
+    current = os.path.realpath(path)
+    while True:
+        try:
+            st = os.stat(current)
+            ids.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+        parent = os.path.dirname(current)
+        if parent == current:
+            return ids
+        current = parent
+
+
+def _collect_images(
+    folder: str, skip_dirs: set[tuple[int, int]] | None = None, problems: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """All visible image files under `folder` (recursively): (non-empty paths sorted, empty paths).
+
+    Folders in `skip_dirs` (device, inode) and folders already seen (symlink loops) are not entered;
+    unreadable folders are noted in `problems`.
+    """
     files: list[str] = []
     empties: list[str] = []
     extensions = IMAGE_EXTENSIONS
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: set[tuple[int, int]] = set(skip_dirs or ())
     stack = [folder]
     while stack:
         current = stack.pop()
@@ -255,6 +280,11 @@ def _collect_images(folder: str) -> tuple[list[str], list[str]]:
                         continue
         except OSError as exc:
             log.warning("cannot read folder %s: %s", current, exc)
+            if problems is not None and len(problems) < _MAX_LISTED_PROBLEMS:
+                reason = (
+                    "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+                )
+                problems.append(f"cannot read folder {current} ({reason}); its images were left out")
     files.sort()
     return files, empties
 

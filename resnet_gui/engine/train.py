@@ -8,11 +8,11 @@ checked after every batch.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
 import random
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +45,7 @@ from resnet_gui.engine.data import (
     scan_dataset,
 )
 from resnet_gui.engine.device import device_name, resolve_device
-from resnet_gui.engine.errors import EngineError
+from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory, EngineError
 from resnet_gui.engine.evaluate import evaluate_model
 from resnet_gui.engine.events import (
     CheckpointSaved,
@@ -141,10 +141,33 @@ def train(
     stop = stop or threading.Event()
     try:
         return _Run(config, emit, stop).run()
+    except torch.OutOfMemoryError:
+        # Leave the except block first: its traceback holds the model, optimizer and batch alive.
+        msg = out_of_memory_message(config)
     except Exception as exc:
         msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
         emit(RunFailed(msg))
         raise
+    release_device_memory()
+    emit(RunFailed(msg))
+    raise DeviceOutOfMemory(msg)
+
+
+def out_of_memory_message(config: TrainConfig) -> str:
+    """What to do after the device ran out of memory: a smaller batch first."""
+    smaller = max(1, config.batch_size // 2)
+    hint = f"try batch size {smaller}" if config.batch_size > 1 else "try a smaller image size or model"
+    return (
+        f"the device ran out of memory with batch size {config.batch_size}: {hint} "
+        "(checkpoints saved so far are kept)"
+    )
+
+
+def release_device_memory() -> None:
+    """Free what a failed run left: Python cycles first, then the CUDA caching allocator's blocks."""
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -329,6 +352,16 @@ class _Run:
                 path, state_file = last, ckpt.training_state_path(last)
                 state_dict, meta = ckpt.load_checkpoint(path)
         state = ckpt.load_training_state(state_file) if state_file.exists() else None
+        saved_epoch = (meta.metrics or {}).get("epoch")
+        if state is not None and saved_epoch is not None and int(state.get("epoch", -1)) != int(saved_epoch):
+            log.warning(
+                "%s does not belong to %s (epoch %s vs %s): ignored",
+                state_file,
+                path,
+                state.get("epoch"),
+                saved_epoch,
+            )
+            state = None
         if state is None:
             log.warning(
                 "no training state beside %s: weights resume, optimizer and schedule start fresh", path
@@ -499,8 +532,10 @@ class _Run:
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
         run_dir = self._run_dir(index)
-        if self.is_main_process:
-            run_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_main_process:  # creates run_dir
+            model_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+            ckpt.check_writable(run_dir, need_bytes=5 * model_bytes)  # best + last + state + a temp copy
+            ckpt.clean_stale_temp_files(run_dir.parent, recursive=True)  # left by a killed run
         dev_name = device_name(device)
         self.emit(
             RunStarted(
@@ -595,10 +630,16 @@ class _Run:
                     # and `best` too when there is none yet.
                     self._save(last_path, epoch - 1, history, best_val_acc, last_val, last_train, "last")
                     if not best_path.exists():
-                        shutil.copyfile(last_path, best_path)
+                        ckpt.atomic_write_bytes(best_path, last_path.read_bytes())
                         self.emit(CheckpointSaved(str(best_path), "best", epoch - 1, None))
                 epoch -= 1
                 break
+            if stats["seen"] == 0:  # every training image failed to load: say so instead of "finishing"
+                example = next(iter(self.skipped.items()), ("", "no images"))
+                raise EngineError(
+                    f"none of the {len(index.train)} training images could be read "
+                    f"(e.g. {example[0]}: {example[1]})"
+                )
             last_train = stats
             if val_loader is not None:
                 last_val = evaluate(
@@ -755,10 +796,9 @@ class _Run:
         ckpt.save_checkpoint(path, self.model, self._meta(epoch, history, best_val_acc, val, stats))
 
     def _save(self, path, epoch, history, best_val_acc, val, stats, kind) -> None:
-        """Model file, then the resume state beside it (optimizer, schedule, epoch, RNG)."""
-        self._write_model(path, epoch, history, best_val_acc, val, stats)
-        ckpt.save_training_state(
-            ckpt.training_state_path(path),
+        """Model file and the resume state beside it (optimizer, schedule, epoch, RNG), written as a pair."""
+        model = ckpt.checkpoint_writer(self.model, self._meta(epoch, history, best_val_acc, val, stats))
+        state = ckpt.training_state_bytes(
             {
                 "epoch": epoch,
                 "optimizer": self.optimizer.state_dict(),
@@ -766,6 +806,10 @@ class _Run:
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 "torch_rng": torch.get_rng_state(),
                 "loader_rng": self.gen.get_state(),
-            },
+            }
         )
+        try:
+            ckpt.atomic_write_many([(path, model), (ckpt.training_state_path(path), state)])
+        except OSError as exc:
+            raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
         self.emit(CheckpointSaved(str(path), kind, epoch, val.get("acc")))

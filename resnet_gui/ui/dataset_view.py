@@ -333,7 +333,10 @@ class DatasetView(QWidget):
 
     @Slot(str, str)
     def _on_unreadable(self, path: str, reason: str) -> None:
-        self.problems.addItem(f"Unreadable file: {path} ({reason})")
+        text = f"Unreadable file: {path} ({reason})"
+        if self.problems.findItems(text, Qt.MatchFlag.MatchExactly):
+            return  # found by the thumbnails and again by training
+        self.problems.addItem(text)
         self._update_problems_label()
 
     def _update_problems_label(self) -> None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui import __version__
+from resnet_gui.engine.events import ImageSkipped
 from resnet_gui.ui.common import (
     CHECKPOINT_FILTER,
     MessageBar,
@@ -62,6 +63,9 @@ def probe_devices() -> dict[str, str | None]:
 class MainWindow(QMainWindow):
     """Wires the three views together; owns nothing but menus, the status bar and settings."""
 
+    #: Closing mid-training asks first. Tests that close mid-run on purpose turn it off.
+    confirm_close_mid_run = True
+
     def __init__(self, runs_dir: str | Path | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("ResNet GUI")
@@ -69,6 +73,7 @@ class MainWindow(QMainWindow):
         self.devices: dict[str, str | None] = {}
         self._busy: dict[str, str] = {}
         self._closed = False
+        self._pending_dataset: Any = None  # a folder opened mid-run reaches the Train tab when the run ends
 
         self.dataset_view = DatasetView()
         self.training_view = TrainingView(runs_dir=runs_dir)
@@ -193,6 +198,7 @@ class MainWindow(QMainWindow):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
         self.model_view.follow(t, i, d)
         self.model_view.export_requested.connect(self.export_model)
+        t.engine_event.connect(self._on_training_event)
 
     def _set_busy(self, name: str, text: str) -> None:
         if text:
@@ -203,7 +209,10 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_dataset_loaded(self, result: Any) -> None:
-        self.training_view.set_dataset(result)
+        if self.training_view.is_running():  # the running run keeps its data and its panel
+            self._pending_dataset = result
+        else:
+            self.training_view.set_dataset(result)
         self.setWindowTitle(f"{'Demo dataset' if result.is_demo else Path(result.root).name} — ResNet GUI")
         if not result.is_demo:
             settings().setValue("last_folder", result.root)
@@ -217,6 +226,14 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_training_running(self, running: bool) -> None:
         self.tabs.setTabText(TRAIN_TAB, "Train ●" if running else "Train")
+        if not running and self._pending_dataset is not None:
+            result, self._pending_dataset = self._pending_dataset, None
+            self.training_view.set_dataset(result)
+
+    @Slot(object)
+    def _on_training_event(self, e: object) -> None:
+        if isinstance(e, ImageSkipped):  # files training could not read join the Dataset tab's problems
+            self.dataset_view._on_unreadable(e.path, e.reason)
 
     @Slot(str)
     def _use_checkpoint(self, path: str) -> None:
@@ -362,11 +379,25 @@ class MainWindow(QMainWindow):
             self._export_dialog.shutdown()
         self._device_worker.join()
 
+    def _confirm_stop_training(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "Stop training and quit?\n\nThe checkpoints saved so far are kept; "
+            "you can continue the run later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def is_busy(self) -> bool:
         return self.training_view.is_running() or self.dataset_view.is_busy() or self.inference_view.is_busy()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.training_view.is_running():
+        if self.training_view.is_running() and not self._closed:
+            if self.confirm_close_mid_run and not self._confirm_stop_training():
+                event.ignore()
+                return
             self.status_label.setText("Stopping training…")
         self.shutdown()
         super().closeEvent(event)

@@ -23,6 +23,7 @@ def window(qtbot, tmp_path):
 
     w = MainWindow(runs_dir=tmp_path / "runs")
     w.training_view.num_workers = 0
+    w.confirm_close_mid_run = False  # no modal question in tests; test_robust_ui checks the question
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
