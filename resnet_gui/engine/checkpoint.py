@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Union
 
 import torch
 import torchvision
@@ -134,7 +133,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write_many([(path, data)])
 
 
-Payload = Union[bytes, Callable[[str], None]]  # the content, or a function that writes it to a path
+Payload = bytes | Callable[[str], None]  # the content, or a function that writes it to a path
 
 
 def atomic_write_many(items: list[tuple[str | Path, Payload]]) -> None:
