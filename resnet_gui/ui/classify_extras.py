@@ -85,6 +85,8 @@ class CamToggle(QObject):
         self.predictor = predictor
         self._cache.clear()
         self._pending = None
+        self._row = None  # the results of the previous model are cleared
+        self.caption.hide()
         self.checkbox.setEnabled(predictor is not None)
 
     def show_row(self, row: Any) -> None:

@@ -55,11 +55,25 @@ class LayerTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None):
         super().__init__(parent)
         self.desc: Any = None
+        self.cells: list[tuple[str, ...]] = []  # the text of every cell, made once per description
 
     def set_description(self, desc: Any) -> None:
         self.beginResetModel()
         self.desc = desc
+        self.cells = [] if desc is None else self._cells(desc)
         self.endResetModel()
+
+    @staticmethod
+    def _cells(d: Any) -> list[tuple[str, ...]]:
+        from resnet_gui.engine.describe import human_number as human
+
+        rows = []
+        for r in d.layers:
+            share = f"{100 * r.macs / d.macs_total:.1f}%" if d.macs_total and r.macs else "-"
+            shape = " × ".join(str(v) for v in r.output_shape)
+            rows.append((stage_of(r.name), r.name, r.type, shape, human(r.params), human(r.macs), share))
+        rows.append(("Total", "", "", "", human(d.params_total), human(d.macs_total), "100%"))
+        return rows
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         if parent.isValid() or self.desc is None:
@@ -84,20 +98,7 @@ class LayerTableModel(QAbstractTableModel):
         d, row, col = self.desc, index.row(), index.column()
         total = row == len(d.layers)
         if role == Qt.ItemDataRole.DisplayRole:
-            if total:
-                return ("Total", "", "", "", human(d.params_total), human(d.macs_total), "100%")[col]
-            r = d.layers[row]
-            share = f"{100 * r.macs / d.macs_total:.1f}%" if d.macs_total and r.macs else "-"
-            cells = (
-                stage_of(r.name),
-                r.name,
-                r.type,
-                " × ".join(str(v) for v in r.output_shape),
-                human(r.params),
-                human(r.macs),
-                share,
-            )
-            return cells[col]
+            return self.cells[row][col]
         if role == Qt.ItemDataRole.ToolTipRole and not total and col in (4, 5):
             r = d.layers[row]
             return f"{r.params:,} parameters · {r.macs:,} multiply-adds"
@@ -170,7 +171,8 @@ class ModelView(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setResizeContentsPrecision(80)  # column widths from the first rows (ResNet-152: 464 rows)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
 
         layout = QVBoxLayout(self)
@@ -274,6 +276,7 @@ class ModelView(QWidget):
         self.desc = desc
         self._shown_source = self._running
         self.table_model.set_description(desc)
+        self.table.resizeColumnsToContents()  # once per model, not on every layout pass
         where = (
             f"checkpoint {Path(self.checkpoint).name}"
             if self._running[0] == CHECKPOINT

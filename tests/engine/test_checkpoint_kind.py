@@ -22,11 +22,15 @@ def test_header_length_starting_with_0x80_is_still_safetensors(tmp_path):
         header = json.loads(f.metadata()["resnet_gui"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     path = tmp_path / "x.safetensors"
-    for pad in range(600):  # find a padding that makes the header length's low byte 0x80
+
+    def write(pad: int) -> int:
         header["config"] = {"note": "x" * pad}
         save_file(tensors, str(path), metadata={"resnet_gui": json.dumps(header)})
-        if path.read_bytes()[0] == 0x80:
-            break
+        return int.from_bytes(path.read_bytes()[:8], "little")
+
+    # the header is padded to 8 bytes, so 8 more characters make it exactly 8 bytes longer
+    length = write(0)
+    write((0x80 - length % 256) % 256)
     assert path.read_bytes()[0] == 0x80 and path.read_bytes()[8:9] == b"{"
     state, meta = load_checkpoint(path)
     assert meta.classes == ["a", "b"] and meta.source == "resnet-gui" and not meta.warnings

@@ -135,3 +135,15 @@ def test_max_side_shrinks_the_overlay_but_not_what_the_model_sees(checkpoint) ->
     assert small.heatmap.shape == (75, 100) and small.overlay.size == (100, 75)
     assert small.prob == pytest.approx(full.prob) and small.class_index == full.class_index
     assert [round(v / 4) for v in full.box] == pytest.approx(list(small.box), abs=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_gives_the_cpu_heatmap() -> None:
+    torch.manual_seed(0)
+    model = build_model("resnet18", len(CLASSES)).eval()
+    img = shape_image((96, 72))
+    cpu = gradcam_image(model, img, CLASSES, 64, *NORM)
+    gpu = gradcam_image(model.cuda(), img, CLASSES, 64, *NORM)
+    assert gpu.class_index == cpu.class_index
+    np.testing.assert_allclose(gpu.heatmap, cpu.heatmap, atol=2e-2)  # cuDNN may use TF32
