@@ -38,7 +38,13 @@ from resnet_gui.engine.train import TrainConfig, train
 
 
 def tutorial_train(
-    data: Path, epochs: int, img_size: int, batch: int, device: torch.device, out: Path
+    data: Path,
+    epochs: int,
+    img_size: int,
+    batch: int,
+    device: torch.device,
+    out: Path,
+    arch: str = "resnet18",
 ) -> dict:
     """The loop as the tutorials write it (ImageFolder of a train/ and a val/ folder, PIL, fp32)."""
     t0 = time.perf_counter()
@@ -62,7 +68,7 @@ def tutorial_train(
     val_set = datasets.ImageFolder(str(data / "val"), tf_val)
     train_loader = DataLoader(train_set, batch_size=batch, shuffle=True)
     val_loader = DataLoader(val_set, batch_size=batch)
-    model = torchvision.models.resnet18(num_classes=len(train_set.classes)).to(device)
+    model = getattr(torchvision.models, arch)(num_classes=len(train_set.classes)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
     best_acc, best_state, epoch_s = -1.0, None, []
@@ -151,16 +157,21 @@ def main() -> None:
             device=str(device), out_dir=str(tmp / "runs"), seed=0,
         )  # fmt: skip
         ours = train(cfg)
-        tut = tutorial_train(data, epochs, img_size, bs, device, tmp)
+        limit_between = compute_limit(args.arch, 4, img_size, bs, device, steps=min(steps, 12))
+        tut = tutorial_train(data, epochs, img_size, bs, device, tmp, args.arch)
         limit_after = compute_limit(args.arch, 4, img_size, bs, device, steps=min(steps, 12))
-    limit = (limit_before + limit_after) / 2
+    # Other jobs only ever slow a measurement down: compare the best of each (limit: 3 samples spread
+    # over the run; ours: the epochs from the second on).
+    limits = [limit_before, limit_between, limit_after]
+    limit = max(limits)
     later = ours.history[1:] or ours.history
-    ours_ips = sum(h["img_per_s"] for h in later) / len(later)
+    ours_ips = max(h["img_per_s"] for h in later)
+    floor = (4 * per_class * epochs / limit) / tut["wall_s"]
     rows = [
         (
             "pure compute (fwd+bwd+step)",
             f"{limit:.0f} img/s",
-            f"before {limit_before:.0f}, after {limit_after:.0f}",
+            "best of " + ", ".join(f"{v:.0f}" for v in limits),
             "",
         ),
         (
@@ -186,10 +197,15 @@ def main() -> None:
         f"\n{args.arch} at {img_size} px, batch {bs}, {epochs} epochs, {4 * per_class} train + {4 * max(8, per_class // 4)} val photos, {ours.device_name}"
     )
     table(rows, ("what", "figure", "detail", ""))
+    print(
+        f"floor for ratio 2: the training images at the pure-compute rate alone take {floor:.2f} of the "
+        "tutorial's wall time (no decoding, no validation, no checkpoints)"
+    )
     report.figures = {
         "device": ours.device_name, "arch": args.arch, "img_size": img_size, "batch_size": bs, "epochs": epochs,
         "train_images": 4 * per_class, "val_images": 4 * max(8, per_class // 4),
-        "limit_img_per_s": limit, "limit_before_after": [limit_before, limit_after],
+        "limit_img_per_s": limit, "limit_samples": limits,
+        "ours_floor_vs_tutorial": floor,
         "ours_img_per_s_epoch2plus": ours_ips, "ours_history": ours.history, "ours_wall_s": ours.wall_s,
         "ours_best_val_acc": ours.best_val_acc, "tutorial": tut,
         "amp_dtype": str(device_plan(device).amp_dtype),
@@ -198,7 +214,7 @@ def main() -> None:
         "1. training pipeline: limit / ours",
         limit / ours_ips,
         1.10,
-        what="compute-only img/s / train() img/s, epochs 2+",
+        what="best compute-only img/s / best train() epoch 2+ img/s",
     )
     if gpu:
         report.ratio(

@@ -49,6 +49,7 @@ class Report:
     ratios: list[Ratio] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     t0: float = field(default_factory=time.perf_counter)
+    load_at_start: float | None = field(default_factory=lambda: load_1min())
 
     def ratio(self, *args, **kwargs) -> Ratio:
         r = Ratio(*args, **kwargs)
@@ -59,10 +60,16 @@ class Report:
         wall = time.perf_counter() - self.t0
         for r in self.ratios:
             print(r.line(), flush=True)
+        m = machine()
+        m["load_1min_at_start"] = self.load_at_start
+        busy = busy_note(m)
+        if busy:
+            print(busy, flush=True)
         out = {
             "name": self.name,
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": machine(),
+            "machine": m,
+            "busy_note": busy,
             "bench_wall_s": round(wall, 1),
             "ratios": [{**asdict(r), "met": r.met} for r in self.ratios],
             "figures": self.figures,
@@ -74,6 +81,26 @@ class Report:
         return out
 
 
+def load_1min() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def busy_note(m: dict) -> str:
+    """A warning when other work loaded the machine: more runnable threads than cores (our own benchmark
+    counts for about one core's worth), so the ratios may say more about the neighbours than about us."""
+    loads = [v for v in (m.get("load_1min_at_start"), m.get("load_1min")) if v is not None]
+    cpus = m.get("cpus") or 1
+    if loads and max(loads) > cpus + 1:
+        return (
+            f"WARNING: the machine was busy (1-min load up to {max(loads):.1f} on {cpus} cores): "
+            "these ratios are not reliable; re-run on a quiet machine"
+        )
+    return ""
+
+
 def machine() -> dict:
     """What the figures were measured on, and how busy it was (1-minute load average)."""
     info: dict = {
@@ -81,10 +108,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
-    try:
-        info["load_1min"] = round(os.getloadavg()[0], 2)
-    except OSError:
-        info["load_1min"] = None
+    info["load_1min"] = load_1min()
     try:
         import torch
 

@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Report, scratch_dir  # noqa: E402
 
 from resnet_gui.engine.bench import bench_checkpoint  # noqa: E402
 from resnet_gui.engine.data import scan_dataset  # noqa: E402
@@ -86,7 +89,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     report = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-engine-", dir=scratch_dir()) as tmp:
         tmp = Path(tmp)
         report["scan"] = s = bench_scan(tmp / "many", args.files)
         print(
@@ -111,6 +115,7 @@ def main() -> None:
                 f"  forward batch {row['batch_size']:3d}: {row['ms_per_image']:.2f} ms/image, "
                 f"{row['img_per_s']:.0f} img/s"
             )
+    Report("engine", figures=report, t0=t_start).finish()  # figures only: no goals here
     if args.json:
         print(json.dumps(report, default=str))
 

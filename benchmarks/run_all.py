@@ -1,28 +1,98 @@
-"""`make bench`: every benchmark, one after another. Each prints its own figures and ratios."""
+"""`make bench`: the performance items 1-6 of docs/PERFORMANCE.md, each a ratio against its goal.
+
+Each benchmark runs in its own process, prints its table and ratios and writes
+`benchmarks/results/<name>.json`; this script then prints every ratio again in one summary. Under 10
+minutes on 2 CPU cores (`--quick`: about 3).
+
+    python benchmarks/run_all.py [--quick] [--only train,infer,gui,engine] [--with-accuracy]
+
+--with-accuracy adds the recipe comparisons (accuracy per epoch, ours vs the classic recipe; several minutes).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = [
-    ["engine_speed.py"],
+RESULTS = HERE / "results"
+
+BENCHES = {
+    "train": ["bench_train.py"],  # items 1 and 2
+    "infer": ["bench_infer.py"],  # item 3
+    "gui": ["gui_speed.py"],  # items 4, 5 and 6
+    "engine": [
+        "engine_speed.py",
+        "--files",
+        "100000",
+    ],  # index 100k files, batched forward, train on demo data
+}
+ACCURACY = [
     ["recipe_compare.py", "--epochs", "5", "--per-class", "150", "--img-size", "64"],
     ["recipe_compare.py", "--epochs", "5", "--per-class", "150", "--img-size", "64", "--finetune"],
 ]
 
 
+def summary(names: list[str]) -> int:
+    """Print every ratio from the results files of `names`; returns how many goals are not met."""
+    missed = 0
+    print("\n=== summary: every ratio against its goal ===")
+    for name in names:
+        f = RESULTS / f"{name}.json"
+        if not f.exists():
+            continue
+        data = json.loads(f.read_text())
+        m = data.get("machine", {})
+        print(
+            f"[{name}] {data.get('when')}, {m.get('gpu') or 'CPU'}, {m.get('cpus')} cores, load {m.get('load_1min')}"
+        )
+        if data.get("busy_note"):
+            print(f"  {data['busy_note']}")
+        for r in data.get("ratios", []):
+            sign = "<=" if r["at_most"] else ">="
+            verdict = {True: "met", False: "NOT met", None: "not measured"}[r["met"]]
+            value = "n/a" if r["value"] is None else f"{r['value']:.3g}"
+            print(f"  {r['name']}: {value} (goal {sign} {r['goal']:g}): {verdict}")
+            missed += r["met"] is False
+    return missed
+
+
 def main() -> int:
-    failed = 0
-    for argv in BENCHES:
-        print(f"\n=== {' '.join(argv)} ===", flush=True)
-        failed += subprocess.call([sys.executable, str(HERE / argv[0]), *argv[1:]]) != 0
-    gui = HERE / "gui_speed.py"
-    if gui.exists():
-        print("\n=== gui_speed.py ===", flush=True)
-        failed += subprocess.call([sys.executable, str(gui)]) != 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run of every benchmark")
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ",".join(BENCHES))
+    ap.add_argument("--with-accuracy", action="store_true", help="also run the recipe comparisons")
+    args = ap.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    t0 = time.perf_counter()
+    failed = []
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    for name in names:
+        argv = list(BENCHES[name])
+        if args.quick and name != "engine":
+            argv.append("--quick")
+        if args.quick and name == "engine":
+            argv[-1] = "20000"
+        print(f"\n=== {name}: {' '.join(argv)} ===", flush=True)
+        if subprocess.call([sys.executable, str(HERE / argv[0]), *argv[1:]], env=env) != 0:
+            failed.append(name)
+    if args.with_accuracy:
+        for argv in ACCURACY:
+            print(f"\n=== {' '.join(argv)} ===", flush=True)
+            if subprocess.call([sys.executable, str(HERE / argv[0]), *argv[1:]], env=env) != 0:
+                failed.append(argv[0])
+    missed = summary([n for n in names if n not in failed])
+    print(f"\n{missed} goal(s) not met; total {time.perf_counter() - t0:.0f} s")
+    if failed:
+        print(f"FAILED to run: {', '.join(failed)}")
     return 1 if failed else 0
 
 

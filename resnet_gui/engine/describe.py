@@ -1,8 +1,13 @@
 """Layer-by-layer summary of a ResNet (`resnet-gui inspect`): output shapes, parameters, multiply-adds.
 
 Measured, not tabulated: the model is built on the meta device (no memory, no weights) and run once
-under torch's FlopCounterMode, whose per-module counts give each row's MACs (FLOPs / 2). Only
-convolutions and the fc layer count, as in the ResNet paper's table 1 and torchvision's docs.
+while a dispatch mode adds up FLOPs with torch's own formulas (`torch.utils.flop_counter`); each row's
+MACs (FLOPs / 2) are what the counter moved while that row's module ran. Only convolutions and the fc
+layer count, as in the ResNet paper's table 1 and torchvision's docs.
+
+torch's FlopCounterMode is not used for the rows: it attributes FLOPs to modules through global module
+hooks, so a forward pass in another thread (the app classifies while it describes) scrambles them.
+The dispatch mode is thread-local and the hooks here sit on this private model only.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.models import ARCHS, _construct
@@ -128,6 +134,22 @@ def human_number(n: int | float) -> str:
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
+class _FlopCount(TorchDispatchMode):
+    """FLOPs of the ops run in this thread while active (torch's per-op formulas, no module tracking)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
+
+
 def _rows_of(model: nn.Module, leaves: bool) -> list[tuple[str, nn.Module]]:
     """Stem layers, the blocks of each stage, and the head; or every leaf module."""
     if leaves:
@@ -178,16 +200,25 @@ def describe_model(
         x = torch.empty(1, 3, size, size)
     model.eval()
     selected = _rows_of(model, leaves)
-    calls: list[tuple[str, list[int]]] = []  # in forward order; a module run twice (ReLU) gives two rows
+    # in forward order; a module run twice (ReLU) gives two rows, each with the FLOPs of its own call
+    calls: list[tuple[str, list[int], int]] = []
+    counter = _FlopCount()
+    started: dict[str, int] = {}
+
+    def pre_hook_for(name: str):
+        def pre_hook(_module: nn.Module, _inputs: object) -> None:
+            started[name] = counter.total
+
+        return pre_hook
 
     def hook_for(name: str):
         def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            calls.append((name, list(output.shape[1:])))
+            calls.append((name, list(output.shape[1:]), counter.total - started.pop(name)))
 
         return hook
 
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in selected]
-    counter = FlopCounterMode(display=False)
+    handles = [module.register_forward_pre_hook(pre_hook_for(name)) for name, module in selected]
+    handles += [module.register_forward_hook(hook_for(name)) for name, module in selected]
     try:
         with counter, torch.no_grad():
             model(x)
@@ -195,17 +226,14 @@ def describe_model(
         for h in handles:
             h.remove()
 
-    per_module = counter.get_flop_counts()
-    root = type(model).__name__
     modules = dict(selected)
     rows = []
     seen: set[str] = set()
-    for name, shape in calls:
-        first = name not in seen  # params and MACs go to a module's first row, so rows add up to totals
+    for name, shape, flops in calls:
+        first = name not in seen  # params go to a module's first row, so rows add up to totals
         seen.add(name)
-        flops = sum(per_module.get(f"{root}.{name}", {}).values()) if first else 0
         params = sum(p.numel() for p in modules[name].parameters()) if first else 0
-        rows.append(LayerRow(name, type(modules[name]).__name__, shape, params, int(flops) // 2))
+        rows.append(LayerRow(name, type(modules[name]).__name__, shape, params, flops // 2))
     params_total = sum(p.numel() for p in model.parameters())
     if freeze_backbone:
         trainable = sum(p.numel() for n, p in model.named_parameters() if n.startswith("fc."))
@@ -217,6 +245,6 @@ def describe_model(
         img_size=size,
         params_total=params_total,
         params_trainable=trainable,
-        macs_total=int(counter.get_total_flops()) // 2,
+        macs_total=counter.total // 2,
         layers=rows,
     )

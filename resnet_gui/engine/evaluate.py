@@ -265,3 +265,48 @@ def evaluate_checkpoint(
     if max_misclassified is not None:
         result.misclassified = result.misclassified[:max_misclassified]
     return result
+
+
+def evaluate_run_split(
+    checkpoint: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    workers: int = 0,
+    stop: threading.Event | None = None,
+) -> EvalResult | None:
+    """Evaluate a checkpoint on the validation split of the run that trained it.
+
+    The split is rebuilt from the run's config in the checkpoint (data_dir, val_split, seed), so a run that
+    was stopped before its end-of-run evaluation can still be evaluated on exactly its own val images.
+    None when `stop` was set meanwhile.
+    """
+    dev = resolve_device(device)
+    model, meta = load_model(checkpoint, device=dev)
+    cfg = meta.config or {}
+    data_dir = data_dir or cfg.get("data_dir")
+    if not data_dir:
+        raise DatasetError(f"{Path(checkpoint).name} does not say which folder it was trained on")
+    index = scan_dataset(data_dir, val_split=float(cfg.get("val_split", 0.2)), seed=int(cfg.get("seed", 0)))
+    if index.classes != list(meta.classes):
+        raise DatasetError(
+            f"{data_dir} has classes {', '.join(index.classes)}; the checkpoint knows {', '.join(meta.classes)}"
+        )
+    if not index.val:
+        raise DatasetError(f"the run on {data_dir} had no validation images to evaluate on")
+    return evaluate_model(
+        model,
+        index.val,
+        list(meta.classes),
+        img_size=meta.img_size,
+        mean=meta.mean,
+        std=meta.std,
+        device=dev,
+        batch_size=batch_size,
+        workers=workers,
+        stop=stop,
+        checkpoint=str(checkpoint),
+        data_dir=str(data_dir),
+        split="val",
+    )

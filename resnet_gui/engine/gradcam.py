@@ -39,13 +39,15 @@ class CamResult:
     """A Grad-CAM explanation of one prediction, at the original image's size."""
 
     heatmap: np.ndarray  # float32 [H, W] in [0, 1] (0 outside the region the model saw)
-    overlay: Image.Image  # RGB, the photo with the heatmap drawn over it, same size as the input
+    overlay: (
+        Image.Image
+    )  # RGB, the photo with the heatmap drawn over it, same size as the input (or max_side)
     class_index: int
     class_name: str
     prob: float
     layer: str  # the stage explained, e.g. "layer4"
     cam_size: tuple[int, int]  # (h, w) of that stage's feature map, before upsampling
-    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the original image: the centre crop seen
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) of the centre crop seen, in heatmap pixels
 
 
 def _stage_outputs(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -116,23 +118,44 @@ def heat_colors(heat: np.ndarray) -> np.ndarray:
     return (rgb * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay_heatmap(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5) -> Image.Image:
-    """The photo with `heatmap` ([H, W] in [0, 1], same size) blended over it at `alpha`."""
+OUTSIDE_DIM = 0.5  # brightness of the parts the centre crop cut off (the model never saw them)
+
+
+def overlay_heatmap(
+    image: Image.Image,
+    heatmap: np.ndarray,
+    alpha: float = 0.5,
+    box: tuple[float, float, float, float] | None = None,
+) -> Image.Image:
+    """The photo with `heatmap` ([H, W] in [0, 1], same size) blended over it at `alpha`.
+
+    With `box` (left, top, right, bottom), only that region is coloured; the rest is dimmed.
+    """
     base = np.asarray(image.convert("RGB"), dtype=np.float32)
     if heatmap.shape != base.shape[:2]:
         raise EngineError(f"heatmap is {heatmap.shape}, image is {base.shape[:2]}")
     colors = heat_colors(heatmap).astype(np.float32)
     out = (1.0 - alpha) * base + alpha * colors
+    if box is not None:
+        left, top, right, bottom = _pixel_box(box, base.shape[1], base.shape[0])
+        inside = np.zeros(base.shape[:2], dtype=bool)
+        inside[top:bottom, left:right] = True
+        out[~inside] = base[~inside] * OUTSIDE_DIM
     return Image.fromarray((out + 0.5).clip(0, 255).astype(np.uint8), "RGB")
+
+
+def _pixel_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """`box` rounded to whole pixels inside a width x height canvas, at least one pixel wide and high."""
+    left, top, right, bottom = (round(v) for v in box)
+    left, top = min(max(0, left), width - 1), min(max(0, top), height - 1)
+    return left, top, min(width, max(right, left + 1)), min(height, max(bottom, top + 1))
 
 
 def _upsample(
     cam: torch.Tensor, width: int, height: int, box: tuple[float, float, float, float]
 ) -> np.ndarray:
     """The [h, w] map stretched over `box` of a width x height canvas (zero outside), bilinear."""
-    left, top, right, bottom = (round(v) for v in box)
-    left, top = max(0, left), max(0, top)
-    right, bottom = min(width, max(right, left + 1)), min(height, max(bottom, top + 1))
+    left, top, right, bottom = _pixel_box(box, width, height)
     full = np.zeros((height, width), dtype=np.float32)
     inner = F.interpolate(
         cam[None, None], size=(bottom - top, right - left), mode="bilinear", align_corners=False
@@ -151,11 +174,13 @@ def gradcam_image(
     target: int | str | None = None,
     layer: str = "auto",
     alpha: float = 0.5,
+    max_side: int | None = None,
 ) -> CamResult:
     """Explain the model's answer (or class `target`, by index or name) for one image file or PIL image.
 
     The image goes through the checkpoint's own eval preprocessing; the heatmap and the overlay come
-    back at the original image's size. Raises ImageLoadError for unreadable files.
+    back at the original image's size, or shrunk to fit `max_side` (for a screen: the model still sees
+    the full image). Raises ImageLoadError for unreadable files.
     """
     image = load_image(source)
     if isinstance(target, str):
@@ -168,18 +193,23 @@ def gradcam_image(
     index = int(logits[0].argmax()) if target is None else int(target)
     prob = float(torch.softmax(logits.float(), dim=1)[0, index])
     box = crop_box(image.width, image.height, img_size)
-    heat = _upsample(cam, image.width, image.height, box)
+    shown = image
+    if max_side is not None and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        shown = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        box = tuple(v * shown.width / image.width for v in box)  # type: ignore[assignment]
+    heat = _upsample(cam, shown.width, shown.height, box)
     name = classes[index] if index < len(classes) else str(index)
-    ibox = tuple(int(round(v)) for v in box)
+    ibox = _pixel_box(box, shown.width, shown.height)
     return CamResult(
         heatmap=heat,
-        overlay=overlay_heatmap(image, heat, alpha),
+        overlay=overlay_heatmap(shown, heat, alpha, box=ibox),
         class_index=index,
         class_name=name,
         prob=prob,
         layer=used,
         cam_size=(int(cam.shape[0]), int(cam.shape[1])),
-        box=ibox,  # type: ignore[arg-type]
+        box=ibox,
     )
 
 

@@ -250,7 +250,7 @@ def load_image_reduced(
             _check_size(img, name)
             w, h = img.size
             scale = min_side / max(1, min(w, h))
-            if img.format == "JPEG" and scale <= 0.5:
+            if img.format in ("JPEG", "MPO") and scale <= 0.5:  # MPO: camera JPEGs with a preview
                 img.draft(img.mode, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
             img.load()  # as in load_image: decode now, so a truncated file fails here
             return _to_rgb(_apply_orientation(img), name)

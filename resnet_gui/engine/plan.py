@@ -8,7 +8,9 @@ function of a `DeviceInfo`, so every CUDA path can be unit-tested on a CPU-only 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -114,6 +116,31 @@ def infer_threads(cpu_count: int, load: float) -> int:
     """
     free = cpu_count - max(0.0, load)
     return int(max(1, min(cpu_count, round(free))))
+
+
+def current_load() -> float:
+    """The 1-minute run-queue load average (0.0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return 0.0
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` intra-op threads, then restore the previous count (None or 0: unchanged).
+
+    Restoring matters: torch starts every new thread with the last count set, so a lasting change here
+    would silently halve a training run started later in the same process."""
+    before = torch.get_num_threads()
+    if not n or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def device_plan(device: torch.device | str, amp: bool = True) -> DevicePlan:

@@ -22,7 +22,8 @@ from resnet_gui.engine.checkpoint import CheckpointMeta, load_model
 from resnet_gui.engine.data import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
-from resnet_gui.engine.images import is_image_file, load_image
+from resnet_gui.engine.images import is_image_file, load_image, load_image_reduced
+from resnet_gui.engine.plan import current_load, infer_threads
 from resnet_gui.engine.scan import IGNORED_DIRS
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,13 @@ class Predictor:
             name = getattr(source, "filename", None) or "<image>"
         else:
             name = str(source)
+        self.use_free_cores()
         t0 = time.perf_counter()
         try:
-            img = load_image(source)
+            if isinstance(source, Image.Image):
+                img = load_image(source)
+            else:  # a camera-size JPEG decodes at reduced scale: the eval resize needs far fewer pixels
+                img = load_image_reduced(source, round(self.meta.img_size * 256 / 224))
         except ImageLoadError as exc:
             return Prediction(path=name, error=exc.reason)
         t1 = time.perf_counter()
@@ -154,6 +159,20 @@ class Predictor:
             "total": (t3 - t0) * 1000.0,
         }
         return Prediction(path=name, topk=top, timing_ms=timing)
+
+    def use_free_cores(self) -> int:
+        """On the CPU, run with only the cores other work leaves free (engine/plan.py, infer_threads).
+
+        The count changes only when the choice does, and stays set: each change makes the next torch call
+        rebuild its thread team (about 40 ms measured), so switching per image would cost more than it saves.
+        """
+        current = torch.get_num_threads()
+        if self.device.type != "cpu":
+            return current
+        want = infer_threads(os.cpu_count() or 1, current_load())
+        if want != current:
+            torch.set_num_threads(want)
+        return want
 
     def predict(self, inputs: Sequence[ImageSource], topk: int = 5) -> list[Prediction]:
         """Classify each input in order; failures are reported per item."""

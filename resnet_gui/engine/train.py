@@ -797,7 +797,7 @@ class _Run:
 
     def _save(self, path, epoch, history, best_val_acc, val, stats, kind) -> None:
         """Model file and the resume state beside it (optimizer, schedule, epoch, RNG), written as a pair."""
-        model = ckpt.checkpoint_bytes(self.model, self._meta(epoch, history, best_val_acc, val, stats))
+        model = ckpt.checkpoint_writer(self.model, self._meta(epoch, history, best_val_acc, val, stats))
         state = ckpt.training_state_bytes(
             {
                 "epoch": epoch,

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.ui.classify_extras import BenchPanel, CamToggle
 from resnet_gui.ui.classify_widgets import PASTED, THUMB, DropZone, ImagePreview, ResultsModel, Row, TopKBars
 from resnet_gui.ui.common import (
     IMAGE_FILTER,
@@ -169,8 +170,16 @@ class InferenceView(QWidget):
         self.open_images_button = QPushButton("Open Images…")
         self.open_images_button.setToolTip("Classify image files (or drop them, or paste one with Ctrl+V)")
         self.open_images_button.clicked.connect(self.choose_images)
+        self.bench = BenchPanel()
+        self.bench.hide()
+        self.bench_button = QPushButton("Benchmark…")
+        self.bench_button.setCheckable(True)
+        self.bench_button.setEnabled(False)
+        self.bench_button.setToolTip("How fast is this model on this machine? (latency and throughput)")
+        self.bench_button.toggled.connect(self.bench.setVisible)
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
+        top.addWidget(self.bench_button)
         top.addWidget(self.open_images_button)
         top.addWidget(open_ckpt)
 
@@ -235,8 +244,19 @@ class InferenceView(QWidget):
         dv.addWidget(self.path_label)
         dv.addStretch(1)
         details.setMinimumWidth(300)
+        self.cam = CamToggle(self)
+        self.cam.overlay_ready.connect(self.preview.set_image)
+        self.cam.restore.connect(
+            lambda: self._show_row(self._shown) if getattr(self, "_shown", None) else None
+        )
+        picture = QWidget()
+        pv = QVBoxLayout(picture)
+        pv.setContentsMargins(0, 0, 0, 0)
+        pv.addWidget(self.preview, 1)
+        pv.addWidget(self.cam.checkbox)
+        pv.addWidget(self.cam.caption)
         upper = QSplitter()
-        upper.addWidget(self.preview)
+        upper.addWidget(picture)
         upper.addWidget(details)
         upper.setStretchFactor(0, 3)
         upper.setStretchFactor(1, 2)
@@ -298,6 +318,7 @@ class InferenceView(QWidget):
         line.setFrameShadow(QFrame.Shadow.Sunken)
         layout.addWidget(line)
         layout.addWidget(self.message)
+        layout.addWidget(self.bench)
         layout.addWidget(self.pages, 1)
 
     def _show_page(self) -> None:
@@ -403,6 +424,9 @@ class InferenceView(QWidget):
             parts.append(f"trained {created}")
         self.model_label.setText(" · ".join(parts) + f"<br><small>{self.checkpoint}</small>")
         self.model_label.setToolTip(self.checkpoint)
+        self.cam.set_predictor(predictor)
+        self.bench.set_checkpoint(self.checkpoint)
+        self.bench_button.setEnabled(True)
         self.checkpoint_loaded.emit(self.checkpoint)
         self._show_page()
 
@@ -532,6 +556,7 @@ class InferenceView(QWidget):
     def _show_row(self, row: Row) -> None:
         p = row.prediction
         self._shown = row
+        self.cam.show_row(row)
         self.path_label.setText(row.path or PASTED)
         if p.error:
             self.result_title.setText(f"Cannot classify {row.name}")
@@ -565,7 +590,8 @@ class InferenceView(QWidget):
     def _on_preview(self, path: str, img: QImage, info: dict) -> None:
         shown = getattr(self, "_shown", None)
         if shown is not None and shown.path == path:
-            self.preview.set_image(img)
+            if not self.cam.is_shown(path):  # the Grad-CAM overlay, when on, stays
+                self.preview.set_image(img)
             self.path_label.setText(f"{path} · {info['width']} × {info['height']} px")
 
     @Slot(str, str)
@@ -599,10 +625,16 @@ class InferenceView(QWidget):
         self.error.emit(text)
 
     def is_busy(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return (
+            (self._worker is not None and self._worker.is_running())
+            or self.cam.is_busy()
+            or self.bench.is_running()
+        )
 
     def shutdown(self) -> None:
         self._queue = []
         if self._worker is not None:
             self._worker.stop_and_join()
+        self.cam.shutdown()
+        self.bench.shutdown()
         self.previews.shutdown()

@@ -31,12 +31,13 @@ from resnet_gui.ui.common import (
 )
 from resnet_gui.ui.dataset_view import DatasetView
 from resnet_gui.ui.inference_view import InferenceView
+from resnet_gui.ui.model_view import ModelView
 from resnet_gui.ui.training_view import TrainingView
 from resnet_gui.ui.workers import Worker
 
 MAX_RECENT = 8
 _GC_FROZEN = False
-DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB = 0, 1, 2
+DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB, MODEL_TAB = 0, 1, 2, 3
 
 
 def probe_devices() -> dict[str, str | None]:
@@ -82,6 +83,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.dataset_view, "Dataset")
         self.tabs.addTab(self.training_view, "Train")
         self.tabs.addTab(self.inference_view, "Classify")
+        self.model_view = ModelView()
+        self._export_dialog: Any = None
+        self.tabs.addTab(self.model_view, "Model")
+        self.tabs.setTabToolTip(MODEL_TAB, "Layers, parameters and GFLOPs of the model (Ctrl+4)")
         self.tabs.setTabToolTip(DATASET_TAB, "What is in your image folder (Ctrl+1)")
         self.tabs.setTabToolTip(TRAIN_TAB, "Train a classifier on it (Ctrl+2)")
         self.tabs.setTabToolTip(CLASSIFY_TAB, "Drop images and see what the model says (Ctrl+3)")
@@ -128,6 +133,9 @@ class MainWindow(QMainWindow):
         file.addAction(self._action("Open De&mo Dataset", lambda: self.open_dataset(None)))
         file.addAction(self._action("Open &Checkpoint…", self.choose_checkpoint, "Ctrl+Shift+O"))
         file.addAction(self._action("Open &Images to Classify…", self._open_images, "Ctrl+I"))
+        file.addAction(
+            self._action("&Export Model…", self.export_model, "Ctrl+E", "Save as ONNX or TorchScript")
+        )
         self.recent_menu = file.addMenu("&Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file.addSeparator()
@@ -137,7 +145,7 @@ class MainWindow(QMainWindow):
         file.addAction(quit_action)
 
         view = bar.addMenu("&View")
-        for i, name in enumerate(("&Dataset", "&Train", "&Classify")):
+        for i, name in enumerate(("&Dataset", "&Train", "&Classify", "&Model")):
             view.addAction(
                 self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             )
@@ -181,12 +189,15 @@ class MainWindow(QMainWindow):
         d.dataset_loaded.connect(self._on_dataset_loaded)
         t.val_split_changed.connect(d.set_val_split)
         t.use_checkpoint.connect(self._use_checkpoint)
+        t.results.open_in_classify.connect(self.classify_with)
         t.running_changed.connect(self._on_training_running)
         i.checkpoint_loaded.connect(self._on_checkpoint_loaded)
         i.go_train.connect(lambda: self.tabs.setCurrentIndex(TRAIN_TAB))
         i.open_checkpoint_requested.connect(self.choose_checkpoint)
         for name, view in (("dataset", d), ("train", t), ("classify", i)):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
+        self.model_view.follow(t, i, d)
+        self.model_view.export_requested.connect(self.export_model)
         t.engine_event.connect(self._on_training_event)
 
     def _set_busy(self, name: str, text: str) -> None:
@@ -230,6 +241,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_devices(self, names: dict) -> None:
+        if self._closed:  # the probe outlived the window: start nothing more
+            return
         # torch and the engine are imported now: move their ~300k objects out of the collector's way.
         # A full collection over them holds the GIL for ~0.5 s and freezes the window; after this ~50 ms.
         global _GC_FROZEN
@@ -261,6 +274,24 @@ class MainWindow(QMainWindow):
         """Load a checkpoint in the Classify tab and show it."""
         self.inference_view.load_checkpoint(path)
         self.tabs.setCurrentIndex(CLASSIFY_TAB)
+
+    def export_model(self, checkpoint: str | None = None) -> None:
+        """File > Export Model…: the dialog, for the given or the loaded checkpoint."""
+        from resnet_gui.ui.export_dialog import ExportDialog
+
+        if self._export_dialog is not None and self._export_dialog.is_running():
+            self._export_dialog.raise_()
+            return
+        ckpt = checkpoint if isinstance(checkpoint, str) and checkpoint else self.inference_view.checkpoint
+        self._export_dialog = ExportDialog(ckpt, self)
+        self._export_dialog.open()
+
+    def classify_with(self, paths: list[str], checkpoint: str) -> None:
+        """Classify files in the Classify tab with `checkpoint` (loaded first unless it is already)."""
+        if checkpoint and self.inference_view.checkpoint != checkpoint:
+            self.inference_view.load_checkpoint(checkpoint)
+        self.tabs.setCurrentIndex(CLASSIFY_TAB)
+        self.inference_view.classify(paths)
 
     def _open_images(self) -> None:
         self.tabs.setCurrentIndex(CLASSIFY_TAB)
@@ -343,6 +374,9 @@ class MainWindow(QMainWindow):
         self.training_view.shutdown()
         self.dataset_view.shutdown()
         self.inference_view.shutdown()
+        self.model_view.shutdown()
+        if self._export_dialog is not None:
+            self._export_dialog.shutdown()
         self._device_worker.join()
 
     def _confirm_stop_training(self) -> bool:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -47,7 +48,9 @@ from resnet_gui.ui.common import (
     mono_font,
     settings,
 )
+from resnet_gui.ui.eval_results import EvalResultsPanel
 from resnet_gui.ui.plots import TrainingPlots
+from resnet_gui.ui.run_compare import RunCompareBar
 from resnet_gui.ui.workers import Worker, lower_thread_priority
 
 # DataLoader workers must not be forked from this process: it runs Qt threads (a fork copies their locks).
@@ -252,6 +255,9 @@ class TrainingView(QWidget):
         self.progress.setTextVisible(True)
         self.speed_label = QLabel(" ")
         self.plots = TrainingPlots()
+        self.compare = RunCompareBar(self.plots, self.runs_dir)
+        self.results = EvalResultsPanel()
+        self.results.error.connect(self._show_error)
         self.message = MessageBar()
 
         self.result_title = heading("")
@@ -299,12 +305,19 @@ class TrainingView(QWidget):
         tv.setContentsMargins(0, 0, 0, 0)
         tv.addWidget(self.message)
         tv.addWidget(self.progress)
-        tv.addWidget(self.speed_label)
+        speed_row = QHBoxLayout()
+        speed_row.addWidget(self.speed_label, 1)
+        speed_row.addWidget(self.compare)
+        tv.addLayout(speed_row)
         tv.addWidget(self.plots, 1)
         tv.addWidget(self.result_box)
-        right = QSplitter(Qt.Orientation.Vertical)
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.setDocumentMode(True)
+        self.bottom_tabs.addTab(self.log, "Log")
+        self.bottom_tabs.addTab(self.results, "Evaluation")
+        right = self.right_split = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(top)
-        right.addWidget(self.log)
+        right.addWidget(self.bottom_tabs)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
         right.setSizes([520, 160])
@@ -545,6 +558,7 @@ class TrainingView(QWidget):
         self._run_error = None
         self._skipped = 0
         self.checkpoints = {}
+        self.results.clear()
         self.message.hide()
         self.result_box.hide()
         self.progress.setValue(0)
@@ -574,6 +588,7 @@ class TrainingView(QWidget):
         for worker in (self._worker, self._facts_worker):
             if worker is not None:
                 worker.stop_and_join()
+        self.results.shutdown()
 
     # --- engine events ----------------------------------------------------------------------------
     @Slot(object)
@@ -593,6 +608,10 @@ class TrainingView(QWidget):
         elif isinstance(e, ev.ImageSkipped):
             self._skipped += 1
             self._log(f"  skipped {e.path}: {e.reason}")
+        elif isinstance(e, ev.EvalStarted):
+            self.progress.setFormat(f"Evaluating the best model on {e.num_images} validation images…")
+        elif isinstance(e, ev.EvalDone):
+            self._show_evaluation(e.result)
         elif isinstance(e, ev.RunFinished):
             self._run_result = e.result
         elif isinstance(e, ev.RunFailed):
@@ -609,6 +628,7 @@ class TrainingView(QWidget):
             f"epochs {e.start_epoch + 1}–{e.epochs}, {e.steps_per_epoch} steps each."
         )
         self._log(f"  checkpoints go to {e.out_dir}")
+        self.compare.current_run = e.out_dir
         self.progress.setFormat(f"Epoch {e.start_epoch + 1}/{e.epochs}")
         self.speed_label.setText(f"{arch_label(e.arch)} on {e.device_name} · {e.img_size} px")
 
@@ -693,8 +713,19 @@ class TrainingView(QWidget):
             lines.append(f"{len(r.skipped)} unreadable images were skipped (see the log).")
         self.result_text.setText("<br>".join(lines))
         self.result_box.show()
+        self.results.set_checkpoint(ckpt)
         self._log(
             f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
+        )
+
+    def _show_evaluation(self, result: Any) -> None:
+        self.results.set_result(result)
+        self.bottom_tabs.setCurrentWidget(self.results)
+        total = sum(self.right_split.sizes())
+        self.right_split.setSizes([total * 9 // 20, total * 11 // 20])  # room for the heatmap and gallery
+        self._log(
+            f"Evaluated the best model on {result.num_images} validation images: accuracy "
+            f"{fmt_pct(result.accuracy)}, {len(result.misclassified)} misclassified (Evaluation tab)."
         )
 
     def _show_error(self, text: str) -> None:

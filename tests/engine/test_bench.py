@@ -14,6 +14,11 @@ from resnet_gui.engine.models import build_model
 HAS_CUDA = torch.cuda.is_available()
 
 
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return build_model("resnet18", 3).eval()
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [5.0, 1.0, 4.0, 2.0, 3.0]
     assert percentile(values, 50) == 3.0
@@ -23,11 +28,10 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([7.0], 95) == 7.0
 
 
-def test_rows_report_latency_spread_and_progress() -> None:
-    model = build_model("resnet18", 3).eval()
+def test_rows_report_latency_spread_and_progress(model) -> None:
     events: list[object] = []
-    rows = bench_model(model, 32, [1, 2], "cpu", repeats=4, warmup=1, on_event=events.append)
-    assert [(r["precision"], r["batch_size"], r["runs"]) for r in rows] == [("fp32", 1, 4), ("fp32", 2, 4)]
+    rows = bench_model(model, 32, [1, 2], "cpu", repeats=3, warmup=1, on_event=events.append)
+    assert [(r["precision"], r["batch_size"], r["runs"]) for r in rows] == [("fp32", 1, 3), ("fp32", 2, 3)]
     for r in rows:
         assert 0 < r["p50_ms"] <= r["p95_ms"]
         assert r["img_per_s"] == pytest.approx(1000 * r["batch_size"] / r["p50_ms"])
@@ -35,14 +39,12 @@ def test_rows_report_latency_spread_and_progress() -> None:
     assert events[-1].row is rows[-1]
 
 
-def test_time_budget_caps_the_runs_but_keeps_a_minimum() -> None:
-    model = build_model("resnet18", 3).eval()
+def test_time_budget_caps_the_runs_but_keeps_a_minimum(model) -> None:
     rows = bench_model(model, 32, [1], "cpu", repeats=1000, min_repeats=3, warmup=0, budget_s=0.0)
     assert rows[0]["runs"] == 3
 
 
-def test_stop_ends_between_passes() -> None:
-    model = build_model("resnet18", 3).eval()
+def test_stop_ends_between_passes(model) -> None:
     stop = threading.Event()
 
     def on_event(e: object) -> None:

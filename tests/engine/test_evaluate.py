@@ -145,3 +145,18 @@ def test_evaluate_checkpoint_json_keeps_the_cli_contract(checkpoint, demo_dir):
         assert {"path", "true", "pred", "prob", "loss"} <= m.keys()
     summary = r.summary()
     assert summary["confusion_matrix"] == r.confusion_matrix and "images" not in summary
+
+
+def test_a_checkpoint_is_evaluated_again_on_its_runs_own_val_split(trained, checkpoint):
+    from resnet_gui.engine.checkpoint import load_checkpoint
+    from resnet_gui.engine.evaluate import evaluate_run_split
+
+    result, events = trained
+    started = next(e for e in events if e.__class__.__name__ == "RunStarted")
+    again = evaluate_run_split(checkpoint, device="cpu")
+    assert again.num_images == started.num_val
+    _, meta = load_checkpoint(checkpoint)
+    stored = meta.metrics["eval"]  # written at the end of the run
+    assert again.confusion_matrix == stored["confusion_matrix"]
+    assert again.accuracy == pytest.approx(stored["accuracy"]) and again.loss == pytest.approx(stored["loss"])
+    assert again.accuracy == pytest.approx(result.best_val_acc)

@@ -45,9 +45,9 @@ def shape_image(size: tuple[int, int] = (96, 72)) -> Image.Image:
 def test_cam_matches_the_hook_based_formula(arch: str) -> None:
     torch.manual_seed(0)
     model = build_model(arch, len(CLASSES)).eval()
-    x = torch.randn(1, 3, 128, 128)
+    x = torch.randn(1, 3, 96, 96)
     cam, logits, layer = gradcam(model, x, target=2)
-    assert layer == "layer4" and cam.shape == (4, 4)
+    assert layer == "layer4" and cam.shape == (3, 3)
     with torch.no_grad():
         assert torch.allclose(logits, model(x), atol=1e-5)  # the stage-by-stage forward is the model's
     assert torch.allclose(cam, reference_cam(model, x, 2, "layer4"), atol=1e-4)
@@ -69,6 +69,9 @@ def test_overlay_has_the_image_size_and_is_not_constant(checkpoint) -> None:
     inside = r.heatmap[top:bottom, left:right]
     assert inside.std() > 0.01  # not constant where the model looked
     assert r.heatmap[:, :left].max() == 0  # the sides the centre crop cut off get no heat
+    # ... and are shown dimmed, not coloured
+    outside = np.asarray(r.overlay)[:, :left].astype(int)
+    assert np.abs(outside - (np.asarray(img)[:, :left] * 0.5 + 0.5).astype(int)).max() <= 1
     assert r.layer == "layer3" and r.cam_size == (2, 2)  # 32 px: layer4 is 1x1, so the stage before
     assert r.class_name in meta.classes and 0 < r.prob <= 1
     assert np.asarray(r.overlay).std() > 0
@@ -121,3 +124,26 @@ def test_colour_map_runs_blue_to_red() -> None:
     assert c[0, 2] > 100 and c[0, 0] == 0  # cold: blue
     assert c[2, 0] > 100 and c[2, 2] == 0  # hot: red
     assert c[1, 1] == 255  # middle: green-ish
+
+
+def test_max_side_shrinks_the_overlay_but_not_what_the_model_sees(checkpoint) -> None:
+    model, meta = load_model(checkpoint, device="cpu")
+    img = shape_image((400, 300))
+    full = gradcam_image(model, img, meta.classes, meta.img_size, meta.mean, meta.std)
+    small = gradcam_image(model, img, meta.classes, meta.img_size, meta.mean, meta.std, max_side=100)
+    assert full.heatmap.shape == (300, 400) and full.overlay.size == (400, 300)
+    assert small.heatmap.shape == (75, 100) and small.overlay.size == (100, 75)
+    assert small.prob == pytest.approx(full.prob) and small.class_index == full.class_index
+    assert [round(v / 4) for v in full.box] == pytest.approx(list(small.box), abs=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_gives_the_cpu_heatmap() -> None:
+    torch.manual_seed(0)
+    model = build_model("resnet18", len(CLASSES)).eval()
+    img = shape_image((96, 72))
+    cpu = gradcam_image(model, img, CLASSES, 64, *NORM)
+    gpu = gradcam_image(model.cuda(), img, CLASSES, 64, *NORM)
+    assert gpu.class_index == cpu.class_index
+    np.testing.assert_allclose(gpu.heatmap, cpu.heatmap, atol=2e-2)  # cuDNN may use TF32

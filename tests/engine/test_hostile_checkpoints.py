@@ -17,7 +17,6 @@ from safetensors.torch import save_file
 
 from resnet_gui.engine.checkpoint import (
     CheckpointMeta,
-    checkpoint_bytes,
     load_checkpoint,
     load_model,
     load_training_state,
@@ -210,19 +209,3 @@ def test_gpu_saved_checkpoint_loads_on_cpu(tmp_path: Path, model: torch.nn.Modul
     assert meta.arch == "resnet18" and next(loaded.parameters()).device.type == "cpu"
     assert torch.equal(loaded.state_dict()["fc.weight"], model.state_dict()["fc.weight"])
     assert load_training_state(state)["rng"].device.type == "cpu"
-
-
-def test_header_length_starting_with_a_pickle_byte_is_still_safetensors(
-    tmp_path: Path, model: torch.nn.Module
-):
-    """The 8-byte header length of a safetensors file can begin with 0x80, the first byte of a pickle
-    (1 save in 256 did): such a file must still be read as safetensors, with its metadata."""
-
-    def meta(pad: int) -> CheckpointMeta:
-        return CheckpointMeta(arch="resnet18", classes=CLASSES, img_size=32, config={"pad": "x" * pad})
-
-    length = int.from_bytes(checkpoint_bytes(model, meta(0))[:8], "little")  # padded to 8 bytes
-    path = save_checkpoint(tmp_path / "m.safetensors", model, meta((0x80 - length) % 256))
-    assert path.read_bytes()[:1] == b"\x80"
-    sd, loaded = load_checkpoint(path)
-    assert loaded.classes == CLASSES and loaded.source == "resnet-gui"

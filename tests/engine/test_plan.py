@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -63,3 +65,37 @@ def test_apply_backend_flags_sets_cudnn_benchmark(monkeypatch: pytest.MonkeyPatc
     assert torch.backends.cudnn.benchmark is False
     P.apply_backend_flags(plan_for(DeviceInfo("cuda", bf16=True, fp16=True)))
     assert torch.backends.cudnn.benchmark is True
+
+
+def test_cpu_threads_sets_then_restores() -> None:
+    before = torch.get_num_threads()
+    with P.cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with P.cpu_threads(None):
+        assert torch.get_num_threads() == before
+
+
+def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, monkeypatch) -> None:
+    import resnet_gui.engine.predict as pred
+
+    seen: list[int] = []
+    real = pred.timed_forward
+
+    def spy(model, x):
+        seen.append(torch.get_num_threads())
+        return real(model, x)
+
+    monkeypatch.setattr(pred, "timed_forward", spy)
+    p = pred.Predictor(checkpoint, device="cpu")
+    image = sorted(demo_dir.rglob("*.png"))[0]
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(pred, "current_load", lambda: 1000.0)  # every core busy elsewhere
+        assert p.predict_one(image).label is not None
+        p.predict_one(image)
+        monkeypatch.setattr(pred, "current_load", lambda: 0.0)  # a quiet machine
+        p.predict_one(image)
+        assert seen == [1, 1, P.infer_threads(os.cpu_count() or 1, 0.0)]
+    finally:
+        torch.set_num_threads(before)

@@ -24,13 +24,15 @@ def _actions(window) -> dict[str, str]:
 
 def test_window_opens_with_three_views_menus_and_device(qtbot, window):
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert tabs == ["Dataset", "Train", "Classify"]
+    assert tabs == ["Dataset", "Train", "Classify", "Model"]
     assert window.tabs.widget(0) is window.dataset_view
     assert window.tabs.widget(1) is window.training_view
     assert window.tabs.widget(2) is window.inference_view
+    assert window.tabs.widget(3) is window.model_view
     actions = _actions(window)
     assert actions["Open Dataset Folder"] == "Ctrl+O"
     assert actions["Open Checkpoint"] == "Ctrl+Shift+O"
+    assert actions["Export Model"] == "Ctrl+E"
     assert actions["Quit"] == QKeySequence("Ctrl+Q").toString()
     assert "Recent" in actions
     assert "About ResNet GUI" in actions

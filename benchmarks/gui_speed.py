@@ -1,0 +1,321 @@
+"""Items 4, 5 and 6: GUI responsiveness, a 100k-file folder, start-up time, on the real app window.
+
+6. Start-up: a fresh interpreter runs what `resnet-gui` runs up to the window being shown; the time is
+   counted from the process start (interpreter start-up included). Median of 3. Goal <= 2 s.
+5. Dataset scale: open a folder of 100k small image files; time until the browser shows its counts and the
+   first screen of thumbnails is decoded. Goal <= 2 s. Then scroll through all of it: RSS growth and the
+   thumbnail cache stay bounded (goal: growth <= 256 MB).
+4. Responsiveness: a 5 ms QTimer heartbeat on the GUI thread; a stall is the gap between two beats.
+   (a) while a 20k-image folder is opened and scrolled, (b) while training runs and the plots update.
+   Goals: longest gap <= 50 ms, p99 <= 16 ms.
+
+Runs under Xvfb when it is installed and no display is set, else QT_QPA_PLATFORM=offscreen. User settings
+are not touched (QSettings go to a temp folder).
+
+    python benchmarks/gui_speed.py [--quick] [--files 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+STARTUP_CHILD = r"""
+import time, os, sys
+from pathlib import Path
+def age():
+    ticks = os.sysconf("SC_CLK_TCK")
+    start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+    return float(Path("/proc/uptime").read_text().split()[0]) - start
+from PySide6.QtCore import QSettings
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
+from resnet_gui.ui.app import create_app
+app = create_app()
+from resnet_gui.ui.main_window import MainWindow
+w = MainWindow(runs_dir=sys.argv[1] + "/runs")
+w.show()
+app.processEvents()
+print("SHOWN", age(), flush=True)
+w.close()
+w.shutdown() if hasattr(w, "shutdown") else None
+"""
+
+
+def start_display() -> subprocess.Popen | None:
+    """Xvfb on a free display when there is none; offscreen when Xvfb is missing."""
+    if sys.platform != "linux" or os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    xvfb = shutil.which("Xvfb")
+    if not xvfb:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return None
+    for n in range(93, 120):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            break
+    proc = subprocess.Popen(
+        [xvfb, f":{n}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"], stderr=subprocess.DEVNULL
+    )
+    os.environ["DISPLAY"] = f":{n}"
+    for _ in range(50):
+        if Path(f"/tmp/.X11-unix/X{n}").exists():
+            break
+        time.sleep(0.1)
+    return proc
+
+
+def startup_times(tmp: Path, runs: int) -> list[float]:
+    out = []
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    for i in range(runs):
+        cfg = tmp / f"startup-{i}"
+        cfg.mkdir()
+        r = subprocess.run(
+            [sys.executable, "-c", STARTUP_CHILD, str(cfg)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("SHOWN")]
+        if not line:
+            raise RuntimeError(f"start-up child failed: {r.stderr[-2000:]}")
+        out.append(float(line[0].split()[1]))
+    return out
+
+
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def gui_child(tmp: Path, files: int, quick: bool) -> dict:
+    """Drives the app window in this process; returns the figures."""
+    from photos import make_many_small_files
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "config"))
+    from resnet_gui.engine.demo import make_demo_dataset
+    from resnet_gui.ui.app import create_app
+    from resnet_gui.ui.dataset_widgets import CACHE_SIZE
+    from resnet_gui.ui.main_window import MainWindow
+
+    app = create_app()
+    window = MainWindow(runs_dir=tmp / "runs")
+    window.resize(1280, 800)
+    window.show()
+    app.processEvents()
+
+    def wait(pred, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        loop = QEventLoop()
+        while not pred():
+            if time.monotonic() > end:
+                raise TimeoutError(f"timed out waiting for {what}")
+            QTimer.singleShot(5, loop.quit)
+            loop.exec()
+
+    class Probe:
+        """A 5 ms heartbeat on the GUI thread; gaps between beats are the stalls."""
+
+        def __init__(self) -> None:
+            self.gaps: list[float] = []
+            self.timer = QTimer()
+            self.timer.setInterval(5)
+            self.timer.timeout.connect(self._tick)
+
+        def _tick(self) -> None:
+            now = time.perf_counter()
+            self.gaps.append((now - self.last) * 1000)
+            self.stamped.append((now, self.gaps[-1]))
+            self.last = now
+
+        def __enter__(self):
+            self.gaps.clear()
+            self.stamped: list[tuple[float, float]] = []
+            self.last = time.perf_counter()
+            self.timer.start()
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.timer.stop()
+
+        def summary(self) -> dict:
+            g = sorted(self.gaps) or [0.0]
+            return {
+                "beats": len(self.gaps),
+                "median_ms": round(g[len(g) // 2], 2),
+                "p99_ms": round(g[min(len(g) - 1, int(len(g) * 0.99))], 2),
+                "max_ms": round(g[-1], 2),
+            }
+
+    view = window.dataset_view
+    loaded: list = []
+    view.dataset_loaded.connect(loaded.append)
+    figures: dict = {"platform": app.platformName()}
+
+    # torch loads on a worker after the window is up; let that finish so it does not count below.
+    wait(lambda: window.training_view._facts or time.monotonic() < 0, 120, "torch and the model facts")
+
+    def scroll_through(seconds: float) -> None:
+        bar = view.grid.verticalScrollBar()
+        end = time.monotonic() + seconds
+        step = max(1, bar.maximum() // max(1, int(seconds * 60)))
+        loop = QEventLoop()
+        while time.monotonic() < end and bar.value() < bar.maximum():
+            bar.setValue(min(bar.maximum(), bar.value() + step))
+            QTimer.singleShot(16, loop.quit)  # one step per frame, as a fast wheel or a dragged bar does
+            loop.exec()
+
+    def visible_thumbs_done() -> bool:
+        return view.model.cached_count() >= min(12, view.model.rowCount())
+
+    # --- 5: a folder of 100k small files --------------------------------------------------------------
+    big = make_many_small_files(tmp / "many", files)
+    rss0 = rss_mb()
+    loaded.clear()
+    t0 = time.perf_counter()
+    view.open_folder(str(big))
+    wait(lambda: loaded, 60, "the 100k folder")
+    counts_s = time.perf_counter() - t0
+    wait(visible_thumbs_done, 60, "the first thumbnails")
+    usable_s = time.perf_counter() - t0
+    rss1 = rss_mb()
+    with Probe() as probe_scroll_big:
+        scroll_through(3.0 if quick else 6.0)
+    wait(lambda: True, 1, "")
+    rss2 = rss_mb()
+    figures["big_folder"] = {
+        "files": loaded[0].index.num_images,
+        "counts_shown_s": round(counts_s, 3),
+        "first_thumbnails_s": round(usable_s, 3),
+        "rss_mb_before_open": round(rss0),
+        "rss_mb_after_open": round(rss1),
+        "rss_mb_after_scrolling": round(rss2),
+        "thumbnail_cache": view.model.cached_count(),
+        "thumbnail_cache_cap": CACHE_SIZE,
+        "stalls_while_scrolling": probe_scroll_big.summary(),
+    }
+
+    # --- 4a: open and scroll a 20k-image folder -------------------------------------------------------
+    mid = make_many_small_files(tmp / "twenty", 20_000)
+    loaded.clear()
+    with Probe() as probe_open:
+        view.open_folder(str(mid))
+        wait(lambda: loaded, 60, "the 20k folder")
+        wait(visible_thumbs_done, 60, "thumbnails")
+        scroll_through(3.0)
+    figures["open_scroll_20k"] = probe_open.summary()
+
+    # --- 4b: training with the plots updating -------------------------------------------------------
+    demo = make_demo_dataset(tmp / "demo", per_class=40 if quick else 80, size=64, seed=0)
+    loaded.clear()
+    view.open_folder(str(demo))
+    wait(lambda: loaded, 60, "the demo folder")
+    tv = window.training_view
+    tv.epochs.setValue(2 if quick else 3)
+    window.tabs.setCurrentIndex(1)
+    finished: list = []
+    tv.run_finished.connect(finished.append)
+    events: list = []  # (time, event type): what the longest gaps came after
+    tv.engine_event.connect(lambda e: events.append((time.perf_counter(), type(e).__name__)))
+    t0 = time.perf_counter()
+    with Probe() as probe_train:
+        tv.start()
+        wait(lambda: finished, 600, "training")
+    near = []
+    for t_end, gap in sorted(probe_train.stamped, key=lambda tg: -tg[1])[:5]:
+        before = [name for t, name in events if t <= t_end]
+        near.append(
+            {
+                "at_s": round(t_end - t0, 2),
+                "gap_ms": round(gap, 1),
+                "after": before[-1] if before else "start",
+            }
+        )
+    figures["training"] = {
+        **probe_train.summary(),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "plot_redraws": tv.plots.redraw_count,
+        "longest_gaps": near,
+    }
+    window.close()
+    app.processEvents()
+    return figures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print("FIGURES " + json.dumps(gui_child(Path(args.child), args.files, args.quick)), flush=True)
+        return 0
+
+    from common import Report, scratch_dir
+
+    report = Report("gui")
+    display = start_display()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-gui-", dir=scratch_dir()) as tmp:
+            tmp = Path(tmp)
+            starts = startup_times(tmp, 2 if args.quick else 3)
+            cmd = [sys.executable, __file__, "--child", str(tmp), "--files", str(args.files)]
+            r = subprocess.run(cmd + (["--quick"] if args.quick else []), capture_output=True, text=True)
+            line = [ln for ln in r.stdout.splitlines() if ln.startswith("FIGURES ")]
+            if r.returncode != 0 or not line:
+                print(r.stdout[-3000:], r.stderr[-5000:], file=sys.stderr)
+                raise SystemExit("the GUI run failed")
+            fig = json.loads(line[0][len("FIGURES ") :])
+    finally:
+        if display is not None:
+            display.terminate()
+            display.wait(5)
+    fig["startup_s"] = starts
+    report.figures = fig
+    big, train, opened = fig["big_folder"], fig["training"], fig["open_scroll_20k"]
+    print(f"\nGUI on '{fig['platform']}' ({os.cpu_count()} cores)")
+    print(f"start-up, process start to window shown: {', '.join(f'{s:.2f}' for s in starts)} s")
+    print(
+        f"{big['files']:,} files: counts {big['counts_shown_s']:.2f} s, first thumbnails {big['first_thumbnails_s']:.2f} s; "
+        f"RSS {big['rss_mb_after_open']} -> {big['rss_mb_after_scrolling']} MB after scrolling, "
+        f"thumbnails cached {big['thumbnail_cache']} (cap {big['thumbnail_cache_cap']})"
+    )
+    for name, s in (
+        ("open + scroll 20k", opened),
+        ("scroll 100k", big["stalls_while_scrolling"]),
+        ("training", train),
+    ):
+        print(
+            f"GUI-thread gaps, {name}: median {s['median_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms"
+        )
+    print(
+        "longest gaps while training: "
+        + "; ".join(f"{g['gap_ms']} ms at {g['at_s']} s (after {g['after']})" for g in train["longest_gaps"])
+    )
+    report.ratio("4a. stall, open+scroll 20k: max ms", opened["max_ms"], 50)
+    report.ratio("4a. stall, open+scroll 20k: p99 ms", opened["p99_ms"], 16)
+    report.ratio("4b. stall, training: max ms", train["max_ms"], 50)
+    report.ratio("4b. stall, training: p99 ms", train["p99_ms"], 16)
+    report.ratio("5. 100k files to first thumbnails: s", big["first_thumbnails_s"], 2.0)
+    report.ratio(
+        "5. RSS growth scrolling 100k: MB", big["rss_mb_after_scrolling"] - big["rss_mb_after_open"], 256
+    )
+    report.ratio("6. start-up to window: s (median)", sorted(starts)[len(starts) // 2], 2.0)
+    report.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

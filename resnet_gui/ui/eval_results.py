@@ -1,0 +1,468 @@
+"""Evaluation results under the Train tab: confusion heatmap, per-class table and an error gallery.
+
+Fed with an engine `EvalResult` (the `EvalDone` event at the end of a run), it only draws and filters:
+clicking a confusion cell lists that cell's images; the gallery sorts by loss or confidence (hardest or
+most confidently wrong first: likely mislabels); the listed files open in Classify, copy as paths or
+export as CSV. Thumbnails load off the GUI thread (the Dataset tab's ThumbnailModel + ImageLoader).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QPushButton,
+    QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.ui.common import error_text, fmt_pct
+from resnet_gui.ui.confusion import ConfusionMatrixView
+from resnet_gui.ui.dataset_widgets import THUMB, ThumbnailModel
+from resnet_gui.ui.workers import ImageLoader, Worker, lower_thread_priority
+
+SORTS = (
+    ("confidence", "Most confident first"),
+    ("loss", "Highest loss first (hardest)"),
+    ("least", "Least confident first"),
+)
+SHOWS = (("wrong", "Misclassified"), ("all", "All evaluated images"))
+CSV_COLUMNS = ("path", "true", "predicted", "confidence", "true_class_prob", "loss")
+WRONG_TEXT = QColor("#b3261e")
+
+
+class _NumberItem(QTableWidgetItem):
+    """A table cell that shows `text` and sorts by `value`."""
+
+    def __init__(self, value: float, text: str):
+        super().__init__(text)
+        self.value = value
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, _NumberItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+class _CellDelegate(QStyledItemDelegate):
+    """Every item fills its grid cell, so captions elide at the cell's width, not the icon's."""
+
+    def __init__(self, size: QSize, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._size = size
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        return self._size
+
+
+class GalleryModel(ThumbnailModel):
+    """The thumbnail model over evaluation records: rows are record indices in the order shown."""
+
+    RecordRole = Qt.ItemDataRole.UserRole + 10
+
+    def __init__(self, loader: ImageLoader, parent: QWidget | None = None):
+        super().__init__(loader, parent)
+        self.records: list[dict] = []
+
+    def set_records(self, records: list[dict], classes: list[str]) -> None:
+        self.records = records
+        self.set_data([(r["path"], i, "") for i, r in enumerate(records)], classes)
+
+    def show_rows(self, indices: list[int]) -> None:
+        """Show these records, in this order (thumbnails already loaded stay cached)."""
+        self.beginResetModel()
+        self._loader.cancel_all()
+        self._asked.clear()
+        entries = self._entries  # (path, record index, "") tuples, built once in set_records
+        self._rows = [entries[i] for i in indices]
+        self.endResetModel()
+
+    def record(self, row: int) -> dict:
+        return self.records[self._rows[row][1]]
+
+    def listed(self) -> list[dict]:
+        return [self.records[i] for _, i, _ in self._rows]
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        rec = self.record(index.row())
+        wrong = rec["true"] != rec["pred"]
+        if role == Qt.ItemDataRole.DisplayRole:
+            head = f"{rec['true']} → {rec['pred']}" if wrong else f"✓ {rec['true']}"
+            return f"{head}\n{fmt_pct(rec['prob']).strip()} · loss {rec['loss']:.2f}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (
+                f"{rec['path']}\ntrue: {rec['true']} · predicted: {rec['pred']} "
+                f"({fmt_pct(rec['prob']).strip()})\nprobability of the true class: "
+                f"{fmt_pct(rec['true_prob']).strip()} · loss {rec['loss']:.3f}\ndouble-click to open in Classify"
+            )
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QBrush(WRONG_TEXT) if wrong else None
+        if role == self.RecordRole:
+            return rec
+        return super().data(index, role)
+
+
+def evaluate_in_background(checkpoint: str, on_event: Any, stop: Any) -> Any:
+    """The engine's evaluation of `checkpoint` on its own run's val split, on a worker thread."""
+    from resnet_gui.engine.evaluate import evaluate_run_split
+
+    lower_thread_priority()
+    return evaluate_run_split(checkpoint, stop=stop)
+
+
+class EvalResultsPanel(QWidget):
+    """Summary line, confusion heatmap and per-class table on the left, the image gallery on the right."""
+
+    open_in_classify = Signal(list, str)  # paths, the evaluated checkpoint
+    error = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.result: Any = None
+        self.cell: tuple[int, int] | None = None
+        self.checkpoint: str | None = None  # what "Evaluate" evaluates when there is no result yet
+        self._worker: Worker | None = None
+        self._workers: list[Worker] = []  # every one started, to join at shutdown
+        self.loader = ImageLoader(THUMB, threads=1, upscale=True, parent=self)
+        self.model = GalleryModel(self.loader, self)
+        self._build()
+        self.clear()
+
+    def _build(self) -> None:
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.confusion = ConfusionMatrixView()
+        self.confusion.setToolTip("")
+        self.confusion.cell_clicked.connect(self.filter_cell)
+        self.confusion.cleared.connect(self.clear_cell)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        self.table.horizontalHeaderItem(4).setToolTip("Support: validation images of this class")
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setSortingEnabled(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 5):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.confusion)
+        left.addWidget(self.table)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
+
+        self.show_combo = QComboBox()
+        for key, text in SHOWS:
+            self.show_combo.addItem(text, key)
+        self.show_combo.currentIndexChanged.connect(self._on_show_changed)
+        self.sort_combo = QComboBox()
+        for key, text in SORTS:
+            self.sort_combo.addItem(text, key)
+        self.sort_combo.setToolTip(
+            "Most confident first puts likely mislabels on top; highest loss first the hardest images."
+        )
+        self.sort_combo.currentIndexChanged.connect(self.refresh_gallery)
+        self.cell_label = QLabel()
+        self.cell_clear = QPushButton("Show all")
+        self.cell_clear.setToolTip("Forget the confusion cell filter")
+        self.cell_clear.clicked.connect(self.clear_cell)
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Show"))
+        tools.addWidget(self.show_combo)
+        tools.addWidget(QLabel("Sort"))
+        tools.addWidget(self.sort_combo)
+        tools.addWidget(self.cell_label, 1)
+        tools.addWidget(self.cell_clear)
+
+        self.gallery = QListView()
+        self.gallery.setModel(self.model)
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setUniformItemSizes(True)
+        self.gallery.setLayoutMode(QListView.LayoutMode.Batched)
+        self.gallery.setBatchSize(200)
+        self.gallery.setIconSize(QSize(THUMB, THUMB))
+        self.gallery.setGridSize(QSize(THUMB + 64, THUMB + 42))
+        self.gallery.setSpacing(4)
+        self.gallery.setItemDelegate(_CellDelegate(QSize(THUMB + 56, THUMB + 36), self.gallery))
+        self.gallery.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.gallery.doubleClicked.connect(self._on_double_clicked)
+        self.gallery.selectionModel().selectionChanged.connect(self._update_buttons)
+        copy = QShortcut(QKeySequence.StandardKey.Copy, self.gallery)
+        copy.setContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.activated.connect(self.copy_paths)
+
+        self.count_label = QLabel()
+        self.open_button = QPushButton("Open in Classify")
+        self.open_button.setToolTip("Classify the selected images (or all listed) with this model")
+        self.open_button.clicked.connect(self._open_in_classify)
+        self.copy_button = QPushButton("Copy Paths")
+        self.copy_button.setToolTip("Copy the selected (or all listed) files' paths, one per line (Ctrl+C)")
+        self.copy_button.clicked.connect(self.copy_paths)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save the listed images with true/predicted class, confidence and loss")
+        self.export_button.clicked.connect(self.choose_export)
+        actions = QHBoxLayout()
+        actions.addWidget(self.count_label, 1)
+        actions.addWidget(self.open_button)
+        actions.addWidget(self.copy_button)
+        actions.addWidget(self.export_button)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addLayout(tools)
+        rv.addWidget(self.gallery, 1)
+        rv.addLayout(actions)
+
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([380, 520])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.evaluate_button = QPushButton("Evaluate the Best Model")
+        self.evaluate_button.setToolTip("Measure it on the run's validation images (off the GUI thread)")
+        self.evaluate_button.clicked.connect(self.evaluate)
+        head = QHBoxLayout()
+        head.addWidget(self.summary, 1)
+        head.addWidget(self.evaluate_button)
+        layout.addLayout(head)
+        layout.addWidget(split, 1)
+
+    # --- data -------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()  # its answer, if any, is for a model no longer shown
+            self._worker = None
+        self.result = None
+        self.cell = None
+        self.checkpoint = None
+        self.evaluate_button.hide()
+        self.summary.setText("The best model is evaluated on the validation images when a run finishes.")
+        self.confusion.set_data([], [])
+        self.table.setRowCount(0)
+        self.model.set_records([], [])
+        self._cells: list[tuple[int, int]] = []
+        self._orders: dict[str, list[int]] = {}
+        self.refresh_gallery()
+
+    def set_checkpoint(self, path: str | None) -> None:
+        """The run's best model: offered for evaluation while no result is shown (e.g. a stopped run)."""
+        self.checkpoint = path
+        if path and self.result is None and self._worker is None:
+            self.summary.setText("This run ended before its evaluation (stopped runs skip it).")
+            self.evaluate_button.show()
+            self.evaluate_button.setEnabled(True)
+
+    def evaluate(self) -> None:
+        """Evaluate `checkpoint` on a worker thread; the result fills the panel."""
+        if not self.checkpoint or self._worker is not None:
+            return
+        worker = self._worker = Worker(evaluate_in_background, self.checkpoint)
+        # bound methods of this panel: delivered on the GUI thread (lambdas would run on the worker's)
+        worker.returned.connect(self._on_evaluated)
+        worker.errored.connect(self._on_evaluate_failed)
+        worker.start()
+        self._workers.append(worker)
+        self.evaluate_button.setEnabled(False)
+        self.summary.setText("Evaluating the best model on the validation images…")
+
+    @Slot(object)
+    def _on_evaluated(self, result: Any) -> None:
+        if self.sender() is not self._worker:  # cleared meanwhile: a new run is on screen
+            return
+        self._worker = None
+        self.evaluate_button.hide()
+        if result is not None:
+            self.set_result(result)
+
+    @Slot(object)
+    def _on_evaluate_failed(self, exc: BaseException) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._worker = None
+        self.evaluate_button.setEnabled(True)
+        self.summary.setText("The evaluation failed.")
+        self.error.emit(f"Evaluation failed: {error_text(exc)}")
+
+    def set_result(self, result: Any) -> None:
+        """Show an engine EvalResult (with its per-image records)."""
+        self.result = result
+        self.evaluate_button.hide()
+        self.cell = None
+        wrong = len(result.misclassified)
+        self.summary.setText(
+            f"<b>Best model on {result.num_images} {result.split} images:</b> accuracy "
+            f"{fmt_pct(result.accuracy).strip()} · loss {result.loss:.3f} · {wrong} misclassified"
+            + (f" · {len(result.skipped)} unreadable skipped" if result.skipped else "")
+        )
+        self.confusion.set_data(result.classes, result.confusion_matrix)
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(result.per_class))
+        for r, row in enumerate(result.per_class):
+            cells = [
+                QTableWidgetItem(row["class"]),
+                *(_NumberItem(row[k], f"{row[k]:.3f}") for k in ("precision", "recall", "f1")),
+                _NumberItem(row["support"], str(row["support"])),
+            ]
+            for c, item in enumerate(cells):
+                self.table.setItem(r, c, item)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # class order
+        self.model.set_records(result.images, result.classes)
+        index = {c: k for k, c in enumerate(result.classes)}
+        self._cells = [(index[r["true"]], index[r["pred"]]) for r in result.images]
+        self._orders = {}
+        self.show_combo.setCurrentIndex(0)
+        self.refresh_gallery()
+
+    # --- filtering --------------------------------------------------------------------------------
+    @Slot(int, int)
+    def filter_cell(self, true: int, pred: int) -> None:
+        """List the images of one confusion cell (true class, predicted class)."""
+        if self.result is None:
+            return
+        self.cell = (true, pred)
+        self.confusion.set_selected(self.cell)
+        self.refresh_gallery()
+
+    @Slot()
+    def clear_cell(self) -> None:
+        self.cell = None
+        self.confusion.set_selected(None)
+        self.refresh_gallery()
+
+    def _on_show_changed(self) -> None:
+        if self.cell is not None:
+            self.clear_cell()  # "Show" picks a new set; the cell filter would hide it
+        else:
+            self.refresh_gallery()
+
+    def _order(self, key: str) -> list[int]:
+        """All record indices sorted by `key`, computed once per result (a filter then keeps the order)."""
+        if key not in self._orders:
+            recs = self.model.records
+            if key == "loss":
+                self._orders[key] = sorted(range(len(recs)), key=lambda i: -recs[i]["loss"])
+            elif key == "confidence":
+                self._orders[key] = sorted(range(len(recs)), key=lambda i: -recs[i]["prob"])
+            else:
+                self._orders[key] = sorted(range(len(recs)), key=lambda i: recs[i]["prob"])
+        return self._orders[key]
+
+    def refresh_gallery(self) -> None:
+        order = self._order(self.sort_combo.currentData())
+        cells = self._cells
+        if self.cell is not None:
+            t, p = self.cell
+            rows = [i for i in order if cells[i] == (t, p)]
+            what = f"true <b>{self.result.classes[t]}</b>, predicted <b>{self.result.classes[p]}</b>"
+        elif self.show_combo.currentData() == "wrong":
+            rows = [i for i in order if cells[i][0] != cells[i][1]]
+            what = ""
+        else:
+            rows = list(order)
+            what = ""
+        self.model.show_rows(rows)
+        self.cell_label.setText(what)
+        self.cell_clear.setVisible(self.cell is not None)
+        n = len(rows)
+        if self.result is None:
+            self.count_label.setText("")
+        elif n == 0:
+            self.count_label.setText("No images here" if self.cell else "No misclassified images")
+        else:
+            self.count_label.setText(f"{n} image{'s' if n != 1 else ''}")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has = self.model.rowCount() > 0
+        for b in (self.open_button, self.copy_button, self.export_button):
+            b.setEnabled(has)
+
+    # --- actions ----------------------------------------------------------------------------------
+    def listed_paths(self) -> list[str]:
+        return [r["path"] for r in self.model.listed()]
+
+    def chosen_paths(self) -> list[str]:
+        """The selected images in list order, or all listed when none is selected."""
+        rows = sorted(i.row() for i in self.gallery.selectionModel().selectedIndexes())
+        if rows:
+            return [self.model.record(r)["path"] for r in rows]
+        return self.listed_paths()
+
+    def copy_paths(self) -> None:
+        QGuiApplication.clipboard().setText("\n".join(self.chosen_paths()))
+
+    def _open_in_classify(self) -> None:
+        paths = self.chosen_paths()
+        if paths and self.result is not None:
+            self.open_in_classify.emit(paths, self.result.checkpoint)
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        if index.isValid() and self.result is not None:
+            self.open_in_classify.emit([self.model.record(index.row())["path"]], self.result.checkpoint)
+
+    def choose_export(self) -> None:
+        start = str(Path(self.result.checkpoint).with_name("errors.csv")) if self.result else "errors.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", start, "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path: str) -> None:
+        """The listed images, in the order shown."""
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(CSV_COLUMNS)
+                for r in self.model.listed():
+                    w.writerow(
+                        [
+                            r["path"],
+                            r["true"],
+                            r["pred"],
+                            f"{r['prob']:.6f}",
+                            f"{r['true_prob']:.6f}",
+                            f"{r['loss']:.6f}",
+                        ]
+                    )
+        except OSError as exc:
+            self.error.emit(f"Cannot write {path}: {exc.strerror or exc}")
+
+    def is_busy(self) -> bool:
+        return self._worker is not None
+
+    def shutdown(self) -> None:
+        for worker in self._workers:
+            worker.stop_and_join()
+        self.loader.shutdown()

@@ -1,0 +1,322 @@
+"""Model tab: what the network is made of, layer by layer (the app's `resnet-gui inspect`).
+
+Shows the architecture chosen on the Train tab (with the dataset's class count and image size) or the
+checkpoint loaded in Classify: one row per stem layer, residual block and head layer with its output
+shape, parameters and multiply-adds; the totals; and the shape of the network at a glance (BasicBlock
+or Bottleneck, blocks per stage, feature-map sizes). `describe_model` runs on a Worker, only while the
+tab is shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QFont, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.ui.common import MessageBar, error_text, heading
+from resnet_gui.ui.workers import Worker
+
+TRAIN, CHECKPOINT = "train", "checkpoint"
+
+
+def human(n: int) -> str:
+    from resnet_gui.engine.describe import human_number
+
+    return human_number(n)
+
+
+def stage_of(name: str) -> str:
+    """ "conv1" -> "stem", "layer2.1" -> "stage 2", "fc" -> "head"."""
+    if name.startswith("layer"):
+        return f"stage {name[5:].split('.')[0]}"
+    return "head" if name.split(".")[0] in ("avgpool", "fc") else "stem"
+
+
+class LayerTableModel(QAbstractTableModel):
+    """Rows of a ModelDescription plus a bold totals row."""
+
+    HEADERS = ("Stage", "Layer", "Type", "Output shape", "Params", "MACs", "% of MACs")
+    NUMERIC = (4, 5, 6)
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self.desc: Any = None
+        self.cells: list[tuple[str, ...]] = []  # the text of every cell, made once per description
+
+    def set_description(self, desc: Any) -> None:
+        self.beginResetModel()
+        self.desc = desc
+        self.cells = [] if desc is None else self._cells(desc)
+        self.endResetModel()
+
+    @staticmethod
+    def _cells(d: Any) -> list[tuple[str, ...]]:
+        from resnet_gui.engine.describe import human_number as human
+
+        rows = []
+        for r in d.layers:
+            share = f"{100 * r.macs / d.macs_total:.1f}%" if d.macs_total and r.macs else "-"
+            shape = " × ".join(str(v) for v in r.output_shape)
+            rows.append((stage_of(r.name), r.name, r.type, shape, human(r.params), human(r.macs), share))
+        rows.append(("Total", "", "", "", human(d.params_total), human(d.macs_total), "100%"))
+        return rows
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        if parent.isValid() or self.desc is None:
+            return 0
+        return len(self.desc.layers) + 1
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid() or self.desc is None:
+            return None
+        d, row, col = self.desc, index.row(), index.column()
+        total = row == len(d.layers)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.cells[row][col]
+        if role == Qt.ItemDataRole.ToolTipRole and not total and col in (4, 5):
+            r = d.layers[row]
+            return f"{r.params:,} parameters · {r.macs:,} multiply-adds"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in self.NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and total:
+            f = QFont()
+            f.setBold(True)
+            return f
+        return None
+
+
+def describe(source: tuple) -> Any:
+    """Worker: describe_model for ("train", arch, num_classes, img_size, leaves) or ("checkpoint", path, leaves)."""
+    from resnet_gui.engine.describe import describe_model
+
+    if source[0] == TRAIN:
+        _, arch, num_classes, img_size, leaves = source
+        return describe_model(arch, num_classes=num_classes, img_size=img_size, leaves=leaves)
+    _, path, leaves = source
+    return describe_model(path, leaves=leaves)
+
+
+class ModelView(QWidget):
+    """The Model tab."""
+
+    export_requested = Signal(str)  # the checkpoint to export
+    described = Signal(object)  # a ModelDescription is shown
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._train: tuple[str, int, int] = ("resnet18", 1000, 224)
+        self._train_note = "ImageNet's 1000 classes at 224 px until a dataset is open"
+        self.checkpoint: str | None = None
+        self.desc: Any = None
+        self._worker: Worker | None = None
+        self._pending: tuple | None = None
+        self._shown_source: tuple | None = None
+
+        self.source = QComboBox()
+        self.source.addItem("Architecture chosen on the Train tab", TRAIN)
+        self.source.addItem("Loaded checkpoint (none yet)", CHECKPOINT)
+        self.source.model().item(1).setEnabled(False)
+        self.source.currentIndexChanged.connect(self.refresh)
+        self.leaves = QCheckBox("Every layer")
+        self.leaves.setToolTip("List each convolution, batch norm and ReLU instead of whole residual blocks")
+        self.leaves.toggled.connect(self.refresh)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the loaded checkpoint as ONNX or TorchScript")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(lambda: self.export_requested.emit(self.checkpoint or ""))
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.source, 1)
+        top.addWidget(self.leaves)
+        top.addWidget(self.export_button)
+
+        self.title = heading("")
+        self.title.setWordWrap(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = MessageBar()
+        self.table_model = LayerTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setResizeContentsPrecision(80)  # column widths from the first rows (ResNet-152: 464 rows)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.title)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+
+    # --- inputs from the other tabs ---------------------------------------------------------------
+    def set_train_arch(
+        self, arch: str, num_classes: int | None, img_size: int | None, note: str = "", switch: bool = True
+    ) -> None:
+        """The Train tab's architecture, the dataset's class count and the image size it would train at.
+
+        `switch`: show it now even if a checkpoint is shown (the user just chose it on the Train tab).
+        """
+        self._train = (arch, num_classes or 1000, img_size or 224)
+        self._train_note = note
+        if self.source.currentData() == TRAIN:
+            self.refresh()
+        elif switch:
+            self.source.setCurrentIndex(0)
+
+    def set_checkpoint(self, path: str) -> None:
+        """A checkpoint was loaded in Classify: show it."""
+        self.checkpoint = path
+        self.source.setItemText(1, f"Loaded checkpoint: {Path(path).name}")
+        self.source.model().item(1).setEnabled(True)
+        self.export_button.setEnabled(True)
+        if self.source.currentData() == CHECKPOINT:
+            self.refresh()
+        else:
+            self.source.setCurrentIndex(1)
+
+    def follow(self, training_view: Any, inference_view: Any, dataset_view: Any = None) -> None:
+        """Keep up with the Train tab's settings (and the dataset's classes) and the Classify checkpoint."""
+
+        def from_train(*_args: Any, switch: bool = True) -> None:
+            t = training_view
+            arch = t.arch.currentData()
+            if not arch:
+                return
+            dataset = getattr(t, "dataset", None)
+            classes = len(dataset.index.classes) if dataset is not None else None
+            size = t.img_size.value() or (getattr(dataset, "auto_img_size", None) if dataset else None)
+            note = (
+                f"{classes} classes from the open dataset"
+                if classes
+                else "ImageNet's 1000 classes until a dataset is open"
+            )
+            note += f", {size} px as set on the Train tab" if t.img_size.value() else ""
+            self.set_train_arch(arch, classes, size, note, switch=switch)
+
+        training_view.arch.currentIndexChanged.connect(from_train)
+        training_view.img_size.valueChanged.connect(from_train)
+        if dataset_view is not None:  # connected after the window's own handler, so the dataset is set
+            dataset_view.dataset_loaded.connect(lambda _result: from_train(switch=False))
+        inference_view.checkpoint_loaded.connect(self.set_checkpoint)
+        from_train()
+
+    # --- describing -------------------------------------------------------------------------------
+    def _current_source(self) -> tuple | None:
+        leaves = self.leaves.isChecked()
+        if self.source.currentData() == CHECKPOINT:
+            return (CHECKPOINT, self.checkpoint, leaves) if self.checkpoint else None
+        return (TRAIN, *self._train, leaves)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Describe what is selected, when the tab is on screen (nothing runs while it is hidden)."""
+        source = self._current_source()
+        if source is None or source == self._shown_source or not self.isVisible():
+            return
+        if self._worker is not None and self._worker.is_running():
+            self._pending = source  # the newest request runs next
+            return
+        self._start(source)
+
+    def _start(self, source: tuple) -> None:
+        if self._worker is not None:
+            self._worker.join()
+        self._running = source
+        what = Path(source[1]).name if source[0] == CHECKPOINT else source[1]
+        self.summary.setText(f"Measuring the layers of {what}…")
+        self.title.setText("")
+        self.table_model.set_description(None)  # never the old model's rows under a new title
+        self._worker = Worker(describe, source, events=False)
+        self._worker.returned.connect(self._on_described)
+        self._worker.errored.connect(self._on_failed)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.start()
+
+    @Slot(object)
+    def _on_described(self, desc: Any) -> None:
+        self.message.hide()
+        self.desc = desc
+        self._shown_source = self._running
+        self.table_model.set_description(desc)
+        self.table.resizeColumnsToContents()  # once per model, not on every layout pass
+        where = (
+            f"checkpoint {Path(self.checkpoint).name}"
+            if self._running[0] == CHECKPOINT
+            else f"Train tab settings ({self._train_note})"
+            if self._train_note
+            else "Train tab settings"
+        )
+        self.title.setText(
+            f"{desc.arch} · {desc.num_classes} classes · {desc.img_size} × {desc.img_size} px input"
+        )
+        self.title.setToolTip(f"From the {where}")
+        trainable = (
+            ""
+            if desc.params_trainable == desc.params_total
+            else f" ({human(desc.params_trainable)} trainable)"
+        )
+        self.summary.setText(
+            f"<b>{human(desc.params_total)}</b> parameters{trainable} · "
+            f"<b>{desc.macs_total / 1e9:.3g} GFLOPs</b> per image (multiply-adds, as torchvision counts) · "
+            f"from the {where}<br>{desc.shape_text()}"
+        )
+        self.described.emit(desc)
+
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:
+        self.summary.setText("")
+        self.message.show_message(f"Cannot describe this model: {error_text(exc)}")
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self._worker.join()
+        if self._pending is not None:
+            source, self._pending = self._pending, None
+            if source != self._shown_source:
+                self._start(source)
+
+    def is_busy(self) -> bool:
+        return self._worker is not None and self._worker.is_running()
+
+    def shutdown(self) -> None:
+        self._pending = None
+        if self._worker is not None:
+            self._worker.join()
