@@ -99,3 +99,27 @@ def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, 
         assert seen == [1, 1, P.infer_threads(os.cpu_count() or 1, 0.0)]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "ours", "want"),
+    [(2, 2.0, 2, 2), (2, 3.0, 2, 1), (2, 2.0, 1, 1), (2, 1.0, 1, 2), (16, 20.0, 16, 12)],
+)
+def test_train_threads_leaves_out_our_own_load(cpus: int, load: float, ours: int, want: int) -> None:
+    assert P.train_threads(cpus, load, ours) == want
+
+
+def test_epoch_threads_sets_the_count_at_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    loads = iter([1000.0, 0.0])
+    monkeypatch.setattr(P, "current_load", lambda: next(loads))
+    wrapped = P.EpochThreads([1, 2, 3])
+    try:
+        assert len(wrapped) == 3
+        assert list(wrapped) == [1, 2, 3]
+        assert torch.get_num_threads() == 1  # busy machine: one thread
+        assert list(wrapped) == [1, 2, 3]
+        assert wrapped.history == [1, P.infer_threads(os.cpu_count() or 1, 0.0 - 1)]
+    finally:
+        torch.set_num_threads(before)
+    assert list(P.EpochThreads([4], enabled=False)) == [4]
