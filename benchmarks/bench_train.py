@@ -19,6 +19,7 @@ import argparse
 import copy
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from resnet_gui.engine.data import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.device import resolve_device, synchronize
 from resnet_gui.engine.models import build_model
 from resnet_gui.engine.plan import EpochThreads, device_plan
-from resnet_gui.engine.train import TrainConfig, train
+from resnet_gui.engine.train import TrainConfig, _Run, train
 
 
 def tutorial_train(
@@ -104,7 +105,8 @@ def compute_limit(
     model = build_model(arch, classes).to(device)
     if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    # the optimizer train() builds: AdamW, weight decay on weights only (two parameter groups per part)
+    optimizer = _Run(TrainConfig(data_dir=""), lambda e: None, threading.Event())._optimizer(model)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
     x = torch.randn(batch, 3, img_size, img_size, device=device)
     if plan.channels_last:
