@@ -240,6 +240,20 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
     import gc
 
     gc.callbacks.append(on_gc)
+    handler_ms: dict[str, float] = {}  # the view's own longest time per handler, on the GUI thread
+
+    def timed(name: str):
+        inner = getattr(tv, name)
+
+        def wrapper(*a):
+            t = time.perf_counter()
+            inner(*a)
+            handler_ms[name] = max(handler_ms.get(name, 0.0), (time.perf_counter() - t) * 1000)
+
+        return wrapper
+
+    for name in ("_on_step", "_on_epoch", "_on_started"):  # called by the view's event slot
+        setattr(tv, name, timed(name))
     t0 = time.perf_counter()
     with Probe() as probe_train:
         tv.start()
@@ -260,6 +274,7 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
         "wall_s": round(time.perf_counter() - t0, 1),
         "plot_redraws": tv.plots.redraw_count,
         "longest_gaps": near,
+        "view_handler_longest_ms": {k: round(v, 1) for k, v in handler_ms.items()},
         "gc_collections": len(gc_pauses),
         "gc_longest_ms": round(max((ms for _, ms in gc_pauses), default=0.0), 1),
         "gc_gen2": sum(1 for g, _ in gc_pauses if g == 2),
@@ -316,6 +331,7 @@ def main() -> int:
         print(
             f"GUI-thread gaps, {name}: median {s['median_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms"
         )
+    print(f"the view's own longest handling per event (ms): {train['view_handler_longest_ms']}")
     print(
         f"garbage collections while training: {train['gc_collections']} ({train['gc_gen2']} full), "
         f"longest {train['gc_longest_ms']} ms"
