@@ -123,3 +123,19 @@ def test_epoch_threads_sets_the_count_at_each_pass(monkeypatch: pytest.MonkeyPat
     finally:
         torch.set_num_threads(before)
     assert list(P.EpochThreads([4], enabled=False)) == [4]
+
+
+def test_predictor_amp_is_opt_in_and_close_to_fp32(checkpoint, demo_dir) -> None:
+    import resnet_gui.engine.predict as pred
+
+    images = sorted(demo_dir.rglob("*.png"))[:6]
+    exact = pred.Predictor(checkpoint, device="cpu")
+    fast = pred.Predictor(checkpoint, device="cpu", amp=True)
+    assert exact._amp_dtype is None and not exact._channels_last  # the default: fp32, same as eval
+    assert fast._amp_dtype == (torch.bfloat16 if P.describe("cpu").bf16 else None)
+    for path in images:
+        a, b = dict(exact.predict_one(path, topk=4).topk), dict(fast.predict_one(path, topk=4).topk)
+        assert a.keys() == b.keys()
+        assert max(abs(a[k] - b[k]) for k in a) < 0.05
+        if fast._amp_dtype is None:
+            assert a == b
