@@ -228,10 +228,37 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
     tv.run_finished.connect(finished.append)
     events: list = []  # (time, event type): what the longest gaps came after
     tv.engine_event.connect(lambda e: events.append((time.perf_counter(), type(e).__name__)))
+    gc_pauses: list = []  # (gen, ms): a full collection holds the GIL, whichever thread runs it
+    gc_start: list = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], (time.perf_counter() - gc_start[0]) * 1000))
+
+    import gc
+
+    gc.callbacks.append(on_gc)
+    handler_ms: dict[str, float] = {}  # the view's own longest time per handler, on the GUI thread
+
+    def timed(name: str):
+        inner = getattr(tv, name)
+
+        def wrapper(*a):
+            t = time.perf_counter()
+            inner(*a)
+            handler_ms[name] = max(handler_ms.get(name, 0.0), (time.perf_counter() - t) * 1000)
+
+        return wrapper
+
+    for name in ("_on_step", "_on_epoch", "_on_started"):  # called by the view's event slot
+        setattr(tv, name, timed(name))
     t0 = time.perf_counter()
     with Probe() as probe_train:
         tv.start()
         wait(lambda: finished, 600, "training")
+    gc.callbacks.remove(on_gc)
     near = []
     for t_end, gap in sorted(probe_train.stamped, key=lambda tg: -tg[1])[:5]:
         before = [name for t, name in events if t <= t_end]
@@ -247,6 +274,10 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
         "wall_s": round(time.perf_counter() - t0, 1),
         "plot_redraws": tv.plots.redraw_count,
         "longest_gaps": near,
+        "view_handler_longest_ms": {k: round(v, 1) for k, v in handler_ms.items()},
+        "gc_collections": len(gc_pauses),
+        "gc_longest_ms": round(max((ms for _, ms in gc_pauses), default=0.0), 1),
+        "gc_gen2": sum(1 for g, _ in gc_pauses if g == 2),
     }
     window.close()
     app.processEvents()
@@ -300,6 +331,11 @@ def main() -> int:
         print(
             f"GUI-thread gaps, {name}: median {s['median_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms"
         )
+    print(f"the view's own longest handling per event (ms): {train['view_handler_longest_ms']}")
+    print(
+        f"garbage collections while training: {train['gc_collections']} ({train['gc_gen2']} full), "
+        f"longest {train['gc_longest_ms']} ms"
+    )
     print(
         "longest gaps while training: "
         + "; ".join(f"{g['gap_ms']} ms at {g['at_s']} s (after {g['after']})" for g in train["longest_gaps"])

@@ -4,7 +4,9 @@ Each benchmark runs in its own process, prints its table and ratios and writes
 `benchmarks/results/<name>.json`; this script then prints every ratio again in one summary. Under 10
 minutes on 2 CPU cores (`--quick`: about 3).
 
-    python benchmarks/run_all.py [--quick] [--only train,infer,gui,engine] [--with-accuracy]
+    python benchmarks/run_all.py [--quick | --full] [--only train,infer,gui,engine] [--with-accuracy]
+
+On a busy machine (1-minute load above cores + 1) it runs --quick unless --full is given.
 
 --with-accuracy adds the recipe comparisons (accuracy per epoch, ours vs the classic recipe; several minutes).
 """
@@ -65,6 +67,7 @@ def summary(names: list[str]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run of every benchmark")
+    ap.add_argument("--full", action="store_true", help="full sizes even when the machine is busy")
     ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ",".join(BENCHES))
     ap.add_argument("--with-accuracy", action="store_true", help="also run the recipe comparisons")
     args = ap.parse_args()
@@ -72,6 +75,15 @@ def main() -> int:
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    cpus = os.cpu_count() or 1
+    if load > cpus + 1 and not args.quick and not args.full:
+        # Figures from a busy machine are flagged as unreliable anyway; the smaller sizes keep the whole
+        # suite well inside 10 minutes even at a load of 10 on 2 cores (full sizes took 556 s there).
+        print(
+            f"the machine is busy (1-min load {load:.1f} on {cpus} cores): running --quick (--full to override)"
+        )
+        args.quick = True
     t0 = time.perf_counter()
     failed = []
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

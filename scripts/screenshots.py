@@ -229,9 +229,23 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
         "correct": len(right),
         "mean_total_ms": round(sum(r.prediction.timing_ms["total"] for r in rows) / len(rows), 2),
     }
+
+    # --- Classify with Grad-CAM on, then the Model tab for the trained checkpoint ------------------
+    cams: list = []
+    iv.cam.overlay_ready.connect(cams.append)
+    iv.cam.checkbox.setChecked(True)
+    wait(lambda: cams, 120, "the Grad-CAM overlay")
+    settle(400)
+    window.grab().save(str(out / "classify-cam.png"))
+    described: list = []
+    window.model_view.described.connect(described.append)
+    window.tabs.setCurrentWidget(window.model_view)
+    wait(lambda: described, 120, "the model description")
+    settle(400)
+    window.grab().save(str(out / "model.png"))
     window.close()
     print(json.dumps(figures, indent=2))
-    for name in ("dataset", "train", "train-done", "classify"):
+    for name in ("dataset", "train", "train-done", "classify", "classify-cam", "model"):
         print(f"wrote {out / (name + '.png')}", file=sys.stderr)
     return 0
 

@@ -59,7 +59,7 @@ from resnet_gui.engine.events import (
     StepDone,
 )
 from resnet_gui.engine.models import ARCHS, backbone_and_head_params, build_model, set_train_mode
-from resnet_gui.engine.plan import device_plan
+from resnet_gui.engine.plan import EpochThreads, device_plan
 from resnet_gui.engine.runs import RunRecorder
 
 log = logging.getLogger(__name__)
@@ -436,6 +436,8 @@ class _Run:
             else:
                 val_ds = ImageDataset(index.val, build_eval_transform(img_size, mean, std))
             val_loader = DataLoader(val_ds, batch_size=max(cfg.batch_size, 64), shuffle=False, **common)
+        if device.type == "cpu":  # each epoch on the cores other work leaves free (engine/plan.py)
+            train_loader = EpochThreads(train_loader)
         return train_loader, val_loader, workers
 
     def _note_skipped(self, items: list[tuple[str, str]]) -> None:

@@ -173,7 +173,10 @@ class ModelView(QWidget):
         header = self.table.horizontalHeader()
         header.setResizeContentsPrecision(80)  # column widths from the first rows (ResNet-152: 464 rows)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        # numbers and shapes take the width they need; spare width stays empty at the right
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(64)
+        header.setStretchLastSection(False)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)

@@ -99,3 +99,43 @@ def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, 
         assert seen == [1, 1, P.infer_threads(os.cpu_count() or 1, 0.0)]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "ours", "want"),
+    [(2, 2.0, 2, 2), (2, 3.0, 2, 1), (2, 2.0, 1, 1), (2, 1.0, 1, 2), (16, 20.0, 16, 12)],
+)
+def test_train_threads_leaves_out_our_own_load(cpus: int, load: float, ours: int, want: int) -> None:
+    assert P.train_threads(cpus, load, ours) == want
+
+
+def test_epoch_threads_sets_the_count_at_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    loads = iter([1000.0, 0.0])
+    monkeypatch.setattr(P, "current_load", lambda: next(loads))
+    wrapped = P.EpochThreads([1, 2, 3])
+    try:
+        assert len(wrapped) == 3
+        assert list(wrapped) == [1, 2, 3]
+        assert torch.get_num_threads() == 1  # busy machine: one thread
+        assert list(wrapped) == [1, 2, 3]
+        assert wrapped.history == [1, P.infer_threads(os.cpu_count() or 1, 0.0 - 1)]
+    finally:
+        torch.set_num_threads(before)
+    assert list(P.EpochThreads([4], enabled=False)) == [4]
+
+
+def test_predictor_amp_is_opt_in_and_close_to_fp32(checkpoint, demo_dir) -> None:
+    import resnet_gui.engine.predict as pred
+
+    images = sorted(demo_dir.rglob("*.png"))[:6]
+    exact = pred.Predictor(checkpoint, device="cpu")
+    fast = pred.Predictor(checkpoint, device="cpu", amp=True)
+    assert exact._amp_dtype is None and not exact._channels_last  # the default: fp32, same as eval
+    assert fast._amp_dtype == (torch.bfloat16 if P.describe("cpu").bf16 else None)
+    for path in images:
+        a, b = dict(exact.predict_one(path, topk=4).topk), dict(fast.predict_one(path, topk=4).topk)
+        assert a.keys() == b.keys()
+        assert max(abs(a[k] - b[k]) for k in a) < 0.05
+        if fast._amp_dtype is None:
+            assert a == b
