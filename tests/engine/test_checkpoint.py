@@ -306,4 +306,3 @@ def test_training_state_with_objects_is_refused(tmp_path: Path) -> None:
     assert not marker.exists()
     with pytest.raises(CheckpointError, match="does not exist"):
         load_training_state(tmp_path / "none.state.pt")
-
