@@ -72,8 +72,16 @@ def _dead_pid() -> int:
 # --- kill -9 ------------------------------------------------------------------------------------------
 
 
+def _child_context():
+    """Children fork from a fresh single-threaded server: forking this busy process (OpenMP, Rust and
+    other thread pools) can deadlock the child. The server imports torch once, so a child starts fast."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["resnet_gui.engine.train"])
+    return ctx
+
+
 def _train_in_child(cfg: TrainConfig) -> None:
-    torch.set_num_threads(1)  # a forked child must not reuse the parent's OpenMP pool
+    torch.set_num_threads(1)  # the same thread count as the runs it is compared with
     try:
         train(cfg)
     finally:
@@ -103,9 +111,9 @@ def _check_after_kill(run_dirs: list[Path], best_before: dict[Path, bytes]) -> N
 
 
 def kill_loop(data: Path, out: Path, kills: int, seed: int, max_delay: float) -> dict:
-    """Train (resuming whenever possible) in a forked child and SIGKILL it at seeded random moments."""
+    """Train (resuming whenever possible) in a child process and SIGKILL it at seeded random moments."""
     rng = random.Random(seed)
-    ctx = multiprocessing.get_context("fork")
+    ctx = _child_context()
     epochs = 40  # never reached: every run is killed
     stats = {"kills": 0, "temps_seen": 0, "resumed": 0}
     for i in range(kills):
@@ -166,7 +174,7 @@ def test_stale_temp_files_are_cleaned_but_live_ones_kept(data: Path, tmp_path: P
 
 def test_resume_after_kill_matches_an_uninterrupted_run(data: Path, tmp_path: Path, one_thread):
     straight = train(_cfg(data, tmp_path / "a", epochs=3))
-    ctx = multiprocessing.get_context("fork")
+    ctx = _child_context()
     cfg = _cfg(data, tmp_path / "b", epochs=3, run_name="run")
     child = ctx.Process(target=_train_in_child, args=(cfg,))
     child.start()
