@@ -20,11 +20,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from .data import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD, SkippedItem
+from .data import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD, ImageDataset, SkippedItem
 from .errors import EngineError, ImageLoadError
 from .images import load_image_reduced
 from .scan import DatasetIndex, Sample, sample_image_size
@@ -159,7 +158,7 @@ def eval_transform_uint8(
     return T.Compose([T.CenterCrop(img_size), *_to_float(mean, std)])
 
 
-class CachedImageDataset(Dataset):
+class CachedImageDataset(ImageDataset):
     """Like `data.ImageDataset`, on `decode_resized` pixels; memoised in `cache` when one is given."""
 
     def __init__(
@@ -171,17 +170,9 @@ class CachedImageDataset(Dataset):
     ):
         if cache is not None and cache.side != side:
             raise ValueError(f"cache holds {cache.side} px images, not {side}")
-        self.samples = list(samples)
-        self.transform = transform
+        super().__init__(samples, transform)
         self.side = side
         self.cache = cache
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    @property
-    def labels(self) -> list[int]:
-        return [s.label for s in self.samples]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int] | SkippedItem:
         sample = self.samples[i]

@@ -23,7 +23,7 @@ from resnet_gui.engine.data import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.images import is_image_file, load_image, load_image_reduced
-from resnet_gui.engine.plan import current_load, device_plan, infer_threads
+from resnet_gui.engine.plan import CpuMeter, device_plan, infer_threads
 from resnet_gui.engine.scan import IGNORED_DIRS
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class Predictor:
         self._channels_last = self._cuda or self._amp_dtype is not None  # bf16 on the CPU wants NHWC too
         if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self._cpu = CpuMeter()  # cores other processes keep busy: batch-1 inference leaves them alone
         if warmup:
             self._warmup()
 
@@ -172,7 +173,7 @@ class Predictor:
         return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp_dtype is not None)
 
     def use_free_cores(self) -> int:
-        """On the CPU, run with only the cores other work leaves free (engine/plan.py, infer_threads).
+        """On the CPU, run with only the cores other processes leave free (engine/plan.py: CpuMeter, infer_threads).
 
         The count changes only when the choice does, and stays set: each change makes the next torch call
         rebuild its thread team (about 40 ms measured), so switching per image would cost more than it saves.
@@ -180,7 +181,7 @@ class Predictor:
         current = torch.get_num_threads()
         if self.device.type != "cpu":
             return current
-        want = infer_threads(os.cpu_count() or 1, current_load())
+        want = infer_threads(os.cpu_count() or 1, self._cpu.others())
         if want != current:
             torch.set_num_threads(want)
         return want

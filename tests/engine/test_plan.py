@@ -91,10 +91,10 @@ def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, 
     image = sorted(demo_dir.rglob("*.png"))[0]
     before = torch.get_num_threads()
     try:
-        monkeypatch.setattr(pred, "current_load", lambda: 1000.0)  # every core busy elsewhere
+        monkeypatch.setattr(p._cpu, "others", lambda: 1000.0)  # every core busy elsewhere
         assert p.predict_one(image).label is not None
         p.predict_one(image)
-        monkeypatch.setattr(pred, "current_load", lambda: 0.0)  # a quiet machine
+        monkeypatch.setattr(p._cpu, "others", lambda: 0.0)  # a quiet machine
         p.predict_one(image)
         assert seen == [1, 1, P.infer_threads(os.cpu_count() or 1, 0.0)]
     finally:
@@ -139,3 +139,26 @@ def test_predictor_amp_is_opt_in_and_close_to_fp32(checkpoint, demo_dir) -> None
         assert max(abs(a[k] - b[k]) for k in a) < 0.05
         if fast._amp_dtype is None:
             assert a == b
+
+
+def test_cpu_meter_counts_other_processes_not_our_own_work():
+    """Our own busy threads are not 'others'; a busy child process is (Linux /proc only)."""
+    import subprocess
+    import sys
+    import time
+
+    if P._cpu_sample() is None:
+        pytest.skip("no /proc/stat here: the meter falls back to the load average")
+    meter = P.CpuMeter()
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:  # burn one core in this process
+        sum(i * i for i in range(10_000))
+    assert meter.others() < 0.8  # (not ~1: that core was ours)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<1.2: pass"]
+    )
+    try:
+        time.sleep(1.0)
+        assert meter.others() > 0.5  # the child kept a core busy
+    finally:
+        child.wait()
