@@ -147,3 +147,39 @@ class MessageBar(QFrame):
         box.setDetailedText(self._details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+
+class GuiThreadGC:
+    """Python's cyclic garbage collector, run only on the GUI thread.
+
+    Automatic collection runs in whichever thread happens to allocate: a worker thread (loading a
+    checkpoint, computing Grad-CAM) could then destroy a Qt object that lives on the GUI thread, which
+    crashes Qt (seen once in the tests: a segfault inside a collection on a worker thread). Automatic
+    collection is switched off and a GUI-thread timer collects with the same generation thresholds, the
+    pattern of pyqtgraph's `util.garbage_collector`. `stop()` restores automatic collection.
+    """
+
+    def __init__(self, interval_ms: int = 500):
+        import gc
+
+        from PySide6.QtCore import QTimer
+
+        self._gc = gc
+        self._was_enabled = gc.isenabled()
+        self._threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.check)
+        self.timer.start(interval_ms)
+
+    def check(self) -> None:
+        gc, (t0, t1, t2) = self._gc, self._threshold
+        c0, c1, c2 = gc.get_count()
+        if c0 > t0:
+            gen = 2 if (c1 > t1 and c2 > t2) else 1 if c1 > t1 else 0
+            gc.collect(gen)
+
+    def stop(self) -> None:
+        self.timer.stop()
+        if self._was_enabled:
+            self._gc.enable()

@@ -9,6 +9,16 @@ import pytest
 from tests._fixtures import checkpoint, demo_dir, trained  # noqa: F401  (shared, built once per session)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gui_thread_gc(qapp):
+    """As in the app (ui/app.py): garbage is collected on the GUI thread only, never on a worker."""
+    from resnet_gui.ui.common import GuiThreadGC
+
+    collector = GuiThreadGC()
+    yield collector
+    collector.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     from resnet_gui.engine.demo import make_demo_dataset
