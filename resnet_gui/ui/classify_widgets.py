@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSize,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.ui.common import fmt_pct
+from resnet_gui.ui.common import HeadedTableModel, fmt_pct
 
 THUMB = 48  # table thumbnails, px
 PASTED = "Pasted image"
@@ -44,7 +43,7 @@ class Row:
     image: QImage | None = None  # kept only for pasted images (no file to reload from)
 
 
-class ResultsModel(QAbstractTableModel):
+class ResultsModel(HeadedTableModel):
     """Table rows: thumbnail, file, predicted class, confidence, ms."""
 
     HEADERS = ("", "File", "Predicted", "Confidence", "Time (ms)")
@@ -67,16 +66,6 @@ class ResultsModel(QAbstractTableModel):
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole

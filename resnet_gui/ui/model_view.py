@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.ui.common import MessageBar, error_text, heading
+from resnet_gui.ui.common import HeadedTableModel, MessageBar, error_text, heading
 from resnet_gui.ui.workers import Worker
 
 TRAIN, CHECKPOINT = "train", "checkpoint"
@@ -46,7 +46,7 @@ def stage_of(name: str) -> str:
     return "head" if name.split(".")[0] in ("avgpool", "fc") else "stem"
 
 
-class LayerTableModel(QAbstractTableModel):
+class LayerTableModel(HeadedTableModel):
     """Rows of a ModelDescription plus a bold totals row."""
 
     HEADERS = ("Stage", "Layer", "Type", "Output shape", "Params", "MACs", "% of MACs")
@@ -79,16 +79,6 @@ class LayerTableModel(QAbstractTableModel):
         if parent.isValid() or self.desc is None:
             return 0
         return len(self.desc.layers) + 1
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
