@@ -43,6 +43,7 @@ from resnet_gui.ui.dataset_widgets import (
     ClassBars,
     ImageDialog,
     ThumbnailModel,
+    thumbnail_grid,
 )
 from resnet_gui.ui.workers import ImageLoader, Worker
 
@@ -168,17 +169,7 @@ class DatasetView(QWidget):
         filters.addWidget(self.split_filter)
         filters.addStretch(1)
         filters.addWidget(self.shown_label)
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
-        self.grid.setBatchSize(200)
-        self.grid.setIconSize(QSize(THUMB, THUMB))
-        self.grid.setGridSize(QSize(THUMB + 32, THUMB + 34))
-        self.grid.setSpacing(4)
-        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.grid = thumbnail_grid(QSize(THUMB + 32, THUMB + 34))
         self.grid.setDragEnabled(False)
         self.grid.setAcceptDrops(False)
         self.grid.setSelectionMode(QListView.SelectionMode.SingleSelection)

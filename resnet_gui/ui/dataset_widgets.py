@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QListView,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +31,22 @@ from resnet_gui.ui.workers import ImageLoader
 THUMB = 96  # grid thumbnails, px
 CACHE_SIZE = 2000  # thumbnails kept (about 27 kB each)
 TRAIN_COLOR, VAL_COLOR = QColor("#1f77b4"), QColor("#ff7f0e")
+
+
+def thumbnail_grid(grid: QSize) -> QListView:
+    """A virtual grid of THUMB-px thumbnails, laid out in batches: stays smooth with 100k items."""
+    view = QListView()
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setMovement(QListView.Movement.Static)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setUniformItemSizes(True)
+    view.setLayoutMode(QListView.LayoutMode.Batched)
+    view.setBatchSize(200)
+    view.setIconSize(QSize(THUMB, THUMB))
+    view.setGridSize(grid)
+    view.setSpacing(4)
+    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    return view
 
 
 class ThumbnailModel(QAbstractListModel):

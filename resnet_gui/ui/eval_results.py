@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListView,
     QPushButton,
     QSplitter,
     QStyledItemDelegate,
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.ui.common import error_text, fmt_pct
 from resnet_gui.ui.confusion import ConfusionMatrixView
-from resnet_gui.ui.dataset_widgets import THUMB, ThumbnailModel
+from resnet_gui.ui.dataset_widgets import THUMB, ThumbnailModel, thumbnail_grid
 from resnet_gui.ui.workers import ImageLoader, Worker, lower_thread_priority
 
 SORTS = (
@@ -199,19 +198,9 @@ class EvalResultsPanel(QWidget):
         tools.addWidget(self.cell_label, 1)
         tools.addWidget(self.cell_clear)
 
-        self.gallery = QListView()
+        self.gallery = thumbnail_grid(QSize(THUMB + 64, THUMB + 42))
         self.gallery.setModel(self.model)
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setUniformItemSizes(True)
-        self.gallery.setLayoutMode(QListView.LayoutMode.Batched)
-        self.gallery.setBatchSize(200)
-        self.gallery.setIconSize(QSize(THUMB, THUMB))
-        self.gallery.setGridSize(QSize(THUMB + 64, THUMB + 42))
-        self.gallery.setSpacing(4)
         self.gallery.setItemDelegate(_CellDelegate(QSize(THUMB + 56, THUMB + 36), self.gallery))
-        self.gallery.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.gallery.doubleClicked.connect(self._on_double_clicked)
         self.gallery.selectionModel().selectionChanged.connect(self._update_buttons)
