@@ -139,7 +139,7 @@ class EvalResultsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.result: Any = None
-        self.cell: tuple[int, int] | None = None
+        self.cell: tuple[int, int | None] | None = None  # (true, pred); pred None: the whole class
         self.checkpoint: str | None = None  # what "Evaluate" evaluates when there is no result yet
         self._worker: Worker | None = None
         self._workers: list[Worker] = []  # every one started, to join at shutdown
@@ -164,6 +164,8 @@ class EvalResultsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setSortingEnabled(True)
+        self.table.setToolTip("Click a class to list its images in the gallery")
+        self.table.cellClicked.connect(self._on_class_clicked)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, 5):
@@ -188,7 +190,7 @@ class EvalResultsPanel(QWidget):
         self.sort_combo.currentIndexChanged.connect(self.refresh_gallery)
         self.cell_label = QLabel()
         self.cell_clear = QPushButton("Show all")
-        self.cell_clear.setToolTip("Forget the confusion cell filter")
+        self.cell_clear.setToolTip("Forget the class or confusion-cell filter")
         self.cell_clear.clicked.connect(self.clear_cell)
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Show"))
@@ -319,8 +321,10 @@ class EvalResultsPanel(QWidget):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(result.per_class))
         for r, row in enumerate(result.per_class):
+            name = QTableWidgetItem(row["class"])
+            name.setData(Qt.ItemDataRole.UserRole, r)  # the class index, whatever the sort order
             cells = [
-                QTableWidgetItem(row["class"]),
+                name,
                 *(_NumberItem(row[k], f"{row[k]:.3f}") for k in ("precision", "recall", "f1")),
                 _NumberItem(row["support"], str(row["support"])),
             ]
@@ -345,6 +349,20 @@ class EvalResultsPanel(QWidget):
         self.confusion.set_selected(self.cell)
         self.refresh_gallery()
 
+    def filter_class(self, true: int) -> None:
+        """List the images of one true class (all of them, or its misclassified ones, as Show says)."""
+        if self.result is None:
+            return
+        self.cell = (true, None)
+        self.confusion.set_selected(None)
+        self.refresh_gallery()
+
+    @Slot(int, int)
+    def _on_class_clicked(self, row: int, _column: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.filter_class(int(item.data(Qt.ItemDataRole.UserRole)))
+
     @Slot()
     def clear_cell(self) -> None:
         self.cell = None
@@ -352,7 +370,7 @@ class EvalResultsPanel(QWidget):
         self.refresh_gallery()
 
     def _on_show_changed(self) -> None:
-        if self.cell is not None:
+        if self.cell is not None and self.cell[1] is not None:
             self.clear_cell()  # "Show" picks a new set; the cell filter would hide it
         else:
             self.refresh_gallery()
@@ -372,7 +390,12 @@ class EvalResultsPanel(QWidget):
     def refresh_gallery(self) -> None:
         order = self._order(self.sort_combo.currentData())
         cells = self._cells
-        if self.cell is not None:
+        if self.cell is not None and self.cell[1] is None:  # a class from the per-class table
+            t = self.cell[0]
+            wrong_only = self.show_combo.currentData() == "wrong"
+            rows = [i for i in order if cells[i][0] == t and not (wrong_only and cells[i][1] == t)]
+            what = f"true <b>{self.result.classes[t]}</b>" + (", misclassified" if wrong_only else "")
+        elif self.cell is not None:
             t, p = self.cell
             rows = [i for i in order if cells[i] == (t, p)]
             what = f"true <b>{self.result.classes[t]}</b>, predicted <b>{self.result.classes[p]}</b>"

@@ -74,6 +74,28 @@ def test_clicking_a_confusion_cell_filters_the_gallery(qtbot, panel, result):
     assert len(panel.listed_paths()) == result.num_images
 
 
+def test_clicking_a_class_in_the_per_class_table_filters_the_gallery(qtbot, panel, result):
+    def click_class(name: str) -> None:
+        row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 0).text() == name)
+        rect = panel.table.visualItemRect(panel.table.item(row, 1))
+        qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+    panel.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)  # rows no longer in class order
+    true_a = {r["path"] for r in result.images if r["true"] == "a"}
+    wrong_a = {r["path"] for r in result.images if r["true"] == "a" and r["pred"] != "a"}
+    assert wrong_a and wrong_a != true_a
+
+    click_class("a")  # Show = misclassified: class a's errors only
+    assert panel.cell == (0, None) and panel.confusion.selected is None
+    assert set(panel.listed_paths()) == wrong_a and "true <b>a</b>" in panel.cell_label.text()
+    panel.show_combo.setCurrentIndex(panel.show_combo.findData("all"))  # the class filter stays
+    assert set(panel.listed_paths()) == true_a
+    click_class("c")
+    assert set(panel.listed_paths()) == {r["path"] for r in result.images if r["true"] == "c"}
+    panel.cell_clear.click()
+    assert panel.cell is None and len(panel.listed_paths()) == result.num_images
+
+
 def test_gallery_thumbnails_load_off_the_gui_thread(qtbot, panel):
     panel.show_combo.setCurrentIndex(panel.show_combo.findData("all"))
     qtbot.waitUntil(lambda: panel.model.cached_count() > 0, timeout=10_000)
