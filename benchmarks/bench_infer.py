@@ -27,12 +27,12 @@ from photos import make_photo_folder
 from PIL import Image
 from torchvision import transforms as T
 
-from resnet_gui.engine import checkpoint as ckpt
-from resnet_gui.engine.data import IMAGENET_MEAN, IMAGENET_STD
+from resnet_gui.engine.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.device import resolve_device, synchronize, timed_forward
-from resnet_gui.engine.models import build_model
+from resnet_gui.engine.infer.predict import Predictor
+from resnet_gui.engine.model import checkpoint as ckpt
+from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.plan import cpu_threads
-from resnet_gui.engine.predict import Predictor
 
 
 def make_checkpoint(path: Path, arch: str, img_size: int, classes: int = 4) -> Path:

@@ -104,9 +104,9 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "config"))
-    from resnet_gui.engine.demo import make_demo_dataset
+    from resnet_gui.engine.data.demo import make_demo_dataset
     from resnet_gui.ui.app import create_app
-    from resnet_gui.ui.dataset_widgets import CACHE_SIZE
+    from resnet_gui.ui.dataset.widgets import CACHE_SIZE
     from resnet_gui.ui.main_window import MainWindow
 
     app = create_app()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 
 def _check(out: Path, best_before: set[Path]) -> list[str]:
-    from resnet_gui.engine.checkpoint import load_checkpoint, load_training_state, training_state_path
     from resnet_gui.engine.errors import CheckpointError
+    from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
 
     problems = []
     for run_dir in sorted(p for p in out.glob("*") if p.is_dir()):
@@ -97,7 +97,7 @@ def run_kill_loop(data: Path, out: Path, kills: int = 20, seed: int = 1, max_del
     )
     epochs = 1
     if last is not None:
-        from resnet_gui.engine.checkpoint import load_checkpoint
+        from resnet_gui.engine.model.checkpoint import load_checkpoint
 
         epochs = int(load_checkpoint(last)[1].metrics["epoch"]) + 1
     final = subprocess.run(_command(data, out, epochs, last), capture_output=True, text=True)
@@ -115,7 +115,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kill-loop-") as tmp:
         data = args.data
         if data is None:
-            from resnet_gui.engine.demo import make_demo_dataset
+            from resnet_gui.engine.data.demo import make_demo_dataset
 
             data = make_demo_dataset(Path(tmp) / "data", per_class=8, size=32, seed=0)
         t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from torchvision import transforms as T
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resnet_gui.engine.data import (  # noqa: E402
+from resnet_gui.engine.data.dataset import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageDataset,
@@ -37,8 +37,8 @@ from resnet_gui.engine.data import (  # noqa: E402
     collate_skipping,
     scan_dataset,
 )
-from resnet_gui.engine.demo import make_demo_dataset  # noqa: E402
-from resnet_gui.engine.train import TrainConfig, train  # noqa: E402
+from resnet_gui.engine.data.demo import make_demo_dataset  # noqa: E402
+from resnet_gui.engine.train.loop import TrainConfig, train  # noqa: E402
 
 
 def classic_recipe(
@@ -144,7 +144,7 @@ def main() -> None:
                 )
             )
             init_file = pre.checkpoint
-            from resnet_gui.engine.checkpoint import load_checkpoint
+            from resnet_gui.engine.model.checkpoint import load_checkpoint
 
             init_state, _ = load_checkpoint(init_file)
         for seed in seeds:

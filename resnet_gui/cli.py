@@ -121,7 +121,7 @@ def cmd_gui(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from resnet_gui.engine.demo import make_demo_dataset
+    from resnet_gui.engine.data.demo import make_demo_dataset
 
     t0 = time.perf_counter()
     out = make_demo_dataset(
@@ -129,7 +129,7 @@ def cmd_demo_data(args) -> int:
     )
     print(f"wrote demo dataset to {out} in {time.perf_counter() - t0:.2f}s", file=sys.stderr)
     if args.json:
-        from resnet_gui.engine.data import scan_dataset
+        from resnet_gui.engine.data.dataset import scan_dataset
 
         _emit_json(scan_dataset(out).to_json())
     return EXIT_OK
@@ -144,7 +144,7 @@ def _parse_pretrained(value: str) -> str:
 
 
 def cmd_train(args) -> int:
-    from resnet_gui.engine.train import TrainConfig, train
+    from resnet_gui.engine.train.loop import TrainConfig, train
 
     if args.resume and not Path(args.resume).is_file():
         raise CliError(f"--resume: {args.resume} does not exist")
@@ -190,7 +190,7 @@ def cmd_train(args) -> int:
 
 
 def _load_predictor(checkpoint: str, device: str, classes: str | None):
-    from resnet_gui.engine.predict import Predictor
+    from resnet_gui.engine.infer.predict import Predictor
 
     if not Path(checkpoint).is_file():
         raise CliError(f"checkpoint {checkpoint} does not exist")
@@ -198,7 +198,7 @@ def _load_predictor(checkpoint: str, device: str, classes: str | None):
 
 
 def cmd_predict(args) -> int:
-    from resnet_gui.engine.predict import expand_inputs, write_predictions_csv
+    from resnet_gui.engine.infer.predict import expand_inputs, write_predictions_csv
 
     predictor = _load_predictor(args.checkpoint, args.device, args.classes)
     paths = expand_inputs(args.paths)
@@ -248,7 +248,7 @@ def cmd_predict(args) -> int:
 
 def _write_cam(predictor, path: Path, out_dir: Path, taken: set[str]) -> str:
     """Grad-CAM overlay of `path` as OUT_DIR/<stem>_cam.png (<stem>-2_cam.png, ... when names repeat)."""
-    from resnet_gui.engine.gradcam import explain
+    from resnet_gui.engine.infer.gradcam import explain
 
     stem, n = Path(path).stem, 1
     out = out_dir / f"{stem}_cam.png"
@@ -280,7 +280,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from resnet_gui.engine.describe import describe_model
+    from resnet_gui.engine.model.describe import describe_model
 
     desc = describe_model(args.model, num_classes=args.num_classes, img_size=args.img_size)
     if args.json:
@@ -291,7 +291,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from resnet_gui.engine.export import export_model
+    from resnet_gui.engine.infer.export import export_model
 
     if not Path(args.checkpoint).is_file():
         raise CliError(f"checkpoint {args.checkpoint} does not exist")
@@ -304,7 +304,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from resnet_gui.engine.bench import bench_checkpoint
+    from resnet_gui.engine.infer.bench import bench_checkpoint
 
     try:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
@@ -337,8 +337,8 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from resnet_gui.engine.data import AUGMENT_PRESETS
-    from resnet_gui.engine.models import ARCHS
+    from resnet_gui.engine.data.dataset import AUGMENT_PRESETS
+    from resnet_gui.engine.model.build import ARCHS
 
     p = argparse.ArgumentParser(
         prog="resnet-gui",

@@ -198,7 +198,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     iv.checkpoint_loaded.connect(ckpts.append)
     tv.use_button.click()
     wait(lambda: ckpts, 120, "the checkpoint")
-    from resnet_gui.engine.demo import make_demo_dataset
+    from resnet_gui.engine.data.demo import make_demo_dataset
 
     unseen = make_demo_dataset(tmp / "unseen", per_class=3, size=64, seed=2024)
     files = sorted(unseen.glob("*/*.png"))

@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from resnet_gui.engine.checkpoint import load_model
-from resnet_gui.engine.data import (
+from resnet_gui.engine.data.dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageDataset,
@@ -30,6 +29,7 @@ from resnet_gui.engine.data import (
 )
 from resnet_gui.engine.device import device_name, resolve_device
 from resnet_gui.engine.errors import DatasetError
+from resnet_gui.engine.model.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui import __version__
 from resnet_gui.engine.events import ImageSkipped
+from resnet_gui.ui.classify.view import InferenceView
 from resnet_gui.ui.common import (
     CHECKPOINT_FILTER,
     MessageBar,
@@ -29,10 +30,9 @@ from resnet_gui.ui.common import (
     settings,
     settings_list,
 )
-from resnet_gui.ui.dataset_view import DatasetView
-from resnet_gui.ui.inference_view import InferenceView
-from resnet_gui.ui.model_view import ModelView
-from resnet_gui.ui.training_view import TrainingView
+from resnet_gui.ui.dataset.view import DatasetView
+from resnet_gui.ui.model.view import ModelView
+from resnet_gui.ui.train.view import TrainingView
 from resnet_gui.ui.workers import Worker
 
 MAX_RECENT = 8
@@ -54,8 +54,8 @@ def probe_devices() -> dict[str, str | None]:
             names[key] = dev.device_name(dev.resolve_device(key))
         except EngineError:
             names[key] = None
-    import resnet_gui.engine.predict  # noqa: F401  (warm the imports the first click needs)
-    import resnet_gui.engine.train  # noqa: F401
+    import resnet_gui.engine.infer.predict  # noqa: F401  (warm the imports the first click needs)
+    import resnet_gui.engine.train.loop  # noqa: F401
 
     return names
 
@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
 
     def export_model(self, checkpoint: str | None = None) -> None:
         """File > Export Model…: the dialog, for the given or the loaded checkpoint."""
-        from resnet_gui.ui.export_dialog import ExportDialog
+        from resnet_gui.ui.model.export_dialog import ExportDialog
 
         if self._export_dialog is not None and self._export_dialog.is_running():
             self._export_dialog.raise_()

@@ -119,7 +119,7 @@ def load_qimage(path: str, max_side: int, upscale: bool = False) -> tuple[QImage
     """Decode `path` with the engine's one image loader, fit it in `max_side`, return (QImage, info)."""
     from PIL import Image
 
-    from resnet_gui.engine.images import load_image
+    from resnet_gui.engine.data.images import load_image
 
     img = load_image(path)
     info = {"width": img.width, "height": img.height}

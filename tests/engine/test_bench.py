@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from resnet_gui.engine.bench import BenchProgress, bench_checkpoint, bench_model, percentile
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.models import build_model
+from resnet_gui.engine.infer.bench import BenchProgress, bench_checkpoint, bench_model, percentile
+from resnet_gui.engine.model.build import build_model
 
 HAS_CUDA = torch.cuda.is_available()
 

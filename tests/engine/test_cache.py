@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.engine import cache as C
-from resnet_gui.engine.data import SkippedItem, build_eval_transform, collate_skipping
+from resnet_gui.engine.data import cache as C
+from resnet_gui.engine.data.dataset import SkippedItem, build_eval_transform, collate_skipping
+from resnet_gui.engine.data.images import load_image, load_image_reduced
+from resnet_gui.engine.data.scan import Sample, scan_dataset
 from resnet_gui.engine.errors import ImageLoadError
-from resnet_gui.engine.images import load_image, load_image_reduced
-from resnet_gui.engine.scan import Sample, scan_dataset
 
 
 def _photo(path: Path, w: int, h: int, seed: int = 0, **save) -> Path:
@@ -120,7 +120,7 @@ def test_cache_budget_decides(demo_dir) -> None:
 
 
 def test_training_without_the_cache_still_works(demo_dir, tmp_path) -> None:
-    from resnet_gui.engine.train import TrainConfig, train
+    from resnet_gui.engine.train.loop import TrainConfig, train
 
     cfg = TrainConfig(
         data_dir=str(demo_dir), epochs=1, img_size=32, batch_size=16, workers=0, out_dir=str(tmp_path)

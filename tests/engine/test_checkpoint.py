@@ -13,8 +13,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from resnet_gui.engine import checkpoint as ck
-from resnet_gui.engine.checkpoint import (
+from resnet_gui.engine.errors import CheckpointError
+from resnet_gui.engine.model import checkpoint as ck
+from resnet_gui.engine.model.build import build_model
+from resnet_gui.engine.model.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     CheckpointMeta,
@@ -26,8 +28,6 @@ from resnet_gui.engine.checkpoint import (
     save_training_state,
     training_state_path,
 )
-from resnet_gui.engine.errors import CheckpointError
-from resnet_gui.engine.models import build_model
 
 CLASSES = ["ants", "bees", "wasps"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from resnet_gui.engine.checkpoint import CheckpointMeta, _kind, load_checkpoint, save_checkpoint
-from resnet_gui.engine.models import build_model
+from resnet_gui.engine.model.build import build_model
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, _kind, load_checkpoint, save_checkpoint
 
 
 def test_header_size_with_a_pickle_like_first_byte(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.engine.data import (
+from resnet_gui.engine.data.dataset import (
     AUGMENT_PRESETS,
     DatasetIndex,
     ImageDataset,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_gui.engine import demo
-from resnet_gui.engine.data import scan_dataset
-from resnet_gui.engine.demo import DEMO_CLASSES, default_demo_dir, make_demo_dataset
+from resnet_gui.engine.data import demo
+from resnet_gui.engine.data.dataset import scan_dataset
+from resnet_gui.engine.data.demo import DEMO_CLASSES, default_demo_dir, make_demo_dataset
 from resnet_gui.engine.errors import EngineError
 
 

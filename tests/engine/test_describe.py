@@ -9,10 +9,10 @@ import pytest
 import torch
 import torchvision
 
-from resnet_gui.engine.checkpoint import CheckpointMeta, save_checkpoint
-from resnet_gui.engine.describe import ModelDescription, describe_model, human_number
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.models import ARCHS, build_model
+from resnet_gui.engine.model.build import ARCHS, build_model
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, save_checkpoint
+from resnet_gui.engine.model.describe import ModelDescription, describe_model, human_number
 
 # ResNet paper (He et al. 2015), table 1: "FLOPs" there are multiply-adds, x 10^9 at 224 px.
 PAPER_GMACS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 3.8, "resnet101": 7.6, "resnet152": 11.3}

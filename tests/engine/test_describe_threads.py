@@ -7,8 +7,8 @@ import threading
 
 import torch
 
-from resnet_gui.engine.describe import describe_model
-from resnet_gui.engine.models import build_model
+from resnet_gui.engine.model.build import build_model
+from resnet_gui.engine.model.describe import describe_model
 
 
 def test_rows_are_not_scrambled_by_a_forward_pass_in_another_thread() -> None:

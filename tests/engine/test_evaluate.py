@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from resnet_gui.engine.data import Sample
+from resnet_gui.engine.data.dataset import Sample
 from resnet_gui.engine.errors import DatasetError
 from resnet_gui.engine.evaluate import evaluate_checkpoint, evaluate_model
 
@@ -148,8 +148,8 @@ def test_evaluate_checkpoint_json_keeps_the_cli_contract(checkpoint, demo_dir):
 
 
 def test_a_checkpoint_is_evaluated_again_on_its_runs_own_val_split(trained, checkpoint):
-    from resnet_gui.engine.checkpoint import load_checkpoint
     from resnet_gui.engine.evaluate import evaluate_run_split
+    from resnet_gui.engine.model.checkpoint import load_checkpoint
 
     result, events = trained
     started = next(e for e in events if e.__class__.__name__ == "RunStarted")

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.engine.checkpoint import load_model
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.export import export_model, read_export_metadata
-from resnet_gui.engine.predict import Predictor
+from resnet_gui.engine.infer.export import export_model, read_export_metadata
+from resnet_gui.engine.infer.predict import Predictor
+from resnet_gui.engine.model.checkpoint import load_model
 
 CLASSES = ["circle", "square", "star", "triangle"]
 

@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from resnet_gui.cli import main as cli_main
-from resnet_gui.engine import checkpoint as ckpt
 from resnet_gui.engine import events as ev
-from resnet_gui.engine import train as train_module
-from resnet_gui.engine.checkpoint import load_checkpoint, load_training_state, training_state_path
 from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory
-from resnet_gui.engine.train import TrainConfig, train
+from resnet_gui.engine.model import checkpoint as ckpt
+from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
+from resnet_gui.engine.train import loop as train_module
+from resnet_gui.engine.train.loop import TrainConfig, train
 from tests._fixtures import TINY
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -76,7 +76,7 @@ def _child_context():
     """Children fork from a fresh single-threaded server: forking this busy process (OpenMP, Rust and
     other thread pools) can deadlock the child. The server imports torch once, so a child starts fast."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["resnet_gui.engine.train"])
+    ctx.set_forkserver_preload(["resnet_gui.engine.train.loop"])
     return ctx
 
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from resnet_gui.engine.data.images import image_info, load_image
 from resnet_gui.engine.errors import ImageLoadError
-from resnet_gui.engine.images import image_info, load_image
 
 
 def _seeds() -> list[bytes]:

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.engine.checkpoint import load_model
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.gradcam import crop_box, gradcam, gradcam_image, heat_colors
-from resnet_gui.engine.models import build_model
+from resnet_gui.engine.infer.gradcam import crop_box, gradcam, gradcam_image, heat_colors
+from resnet_gui.engine.model.build import build_model
+from resnet_gui.engine.model.checkpoint import load_model
 
 CLASSES = ["a", "b", "c", "d"]
 NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -83,7 +83,7 @@ def test_target_by_name_and_the_predicted_class(checkpoint) -> None:
     img = shape_image()
     auto = gradcam_image(model, img, meta.classes, meta.img_size, meta.mean, meta.std)
     with torch.no_grad():
-        from resnet_gui.engine.data import build_eval_transform
+        from resnet_gui.engine.data.dataset import build_eval_transform
 
         x = build_eval_transform(meta.img_size, meta.mean, meta.std)(img).unsqueeze(0)
         probs = torch.softmax(model(x), 1)[0]

@@ -15,16 +15,16 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from resnet_gui.engine.checkpoint import (
+from resnet_gui.engine.errors import CheckpointError
+from resnet_gui.engine.infer.predict import Predictor
+from resnet_gui.engine.model.build import build_model
+from resnet_gui.engine.model.checkpoint import (
     CheckpointMeta,
     load_checkpoint,
     load_model,
     load_training_state,
     save_checkpoint,
 )
-from resnet_gui.engine.errors import CheckpointError
-from resnet_gui.engine.models import build_model
-from resnet_gui.engine.predict import Predictor
 
 CLASSES = ["ants", "bees", "wasps"]
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from resnet_gui.engine import images
+from resnet_gui.engine.data import images
+from resnet_gui.engine.data.images import IMAGE_EXTENSIONS, image_info, is_image_file, load_image
 from resnet_gui.engine.errors import ImageLoadError
-from resnet_gui.engine.images import IMAGE_EXTENSIONS, image_info, is_image_file, load_image
 
 
 def _png_bytes(img: Image.Image, **kw) -> bytes:

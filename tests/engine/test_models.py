@@ -9,10 +9,9 @@ import torch
 import torchvision
 from torch import nn
 
-from resnet_gui.engine import models
-from resnet_gui.engine.checkpoint import CheckpointMeta, save_checkpoint
 from resnet_gui.engine.errors import CheckpointError, EngineError, PretrainedWeightsMissing
-from resnet_gui.engine.models import (
+from resnet_gui.engine.model import build as models
+from resnet_gui.engine.model.build import (
     ARCHS,
     arch_summary,
     backbone_and_head_params,
@@ -23,6 +22,7 @@ from resnet_gui.engine.models import (
     num_classes_of,
     set_train_mode,
 )
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, save_checkpoint
 
 
 def meta_state_dict(arch: str, num_classes: int = 1000) -> dict[str, torch.Tensor]:

@@ -77,7 +77,7 @@ def test_cpu_threads_sets_then_restores() -> None:
 
 
 def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, monkeypatch) -> None:
-    import resnet_gui.engine.predict as pred
+    import resnet_gui.engine.infer.predict as pred
 
     seen: list[int] = []
     real = pred.timed_forward
@@ -126,7 +126,7 @@ def test_epoch_threads_sets_the_count_at_each_pass(monkeypatch: pytest.MonkeyPat
 
 
 def test_predictor_amp_is_opt_in_and_close_to_fp32(checkpoint, demo_dir) -> None:
-    import resnet_gui.engine.predict as pred
+    import resnet_gui.engine.infer.predict as pred
 
     images = sorted(demo_dir.rglob("*.png"))[:6]
     exact = pred.Predictor(checkpoint, device="cpu")

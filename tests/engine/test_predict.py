@@ -9,10 +9,10 @@ import torch
 import torchvision
 from PIL import Image
 
-from resnet_gui.engine.checkpoint import load_checkpoint
 from resnet_gui.engine.evaluate import evaluate_checkpoint
-from resnet_gui.engine.export import export_model
-from resnet_gui.engine.predict import Predictor, expand_inputs
+from resnet_gui.engine.infer.export import export_model
+from resnet_gui.engine.infer.predict import Predictor, expand_inputs
+from resnet_gui.engine.model.checkpoint import load_checkpoint
 
 
 def test_predictions_are_probabilities_with_positive_timings(checkpoint, demo_dir):
@@ -36,7 +36,7 @@ def test_predictor_matches_a_manual_eval_pass(checkpoint, demo_dir):
     model.load_state_dict(state)
     model.eval()
     path = demo_dir / "star" / "star_0003.png"
-    from resnet_gui.engine.data import build_eval_transform
+    from resnet_gui.engine.data.dataset import build_eval_transform
 
     x = build_eval_transform(meta.img_size, meta.mean, meta.std)(Image.open(path).convert("RGB")).unsqueeze(0)
     with torch.no_grad():
@@ -115,8 +115,8 @@ def test_export_onnx_is_valid(checkpoint, tmp_path):
 
 
 def test_bench_reports_each_batch_size(checkpoint):
-    from resnet_gui.engine.bench import bench_checkpoint
     from resnet_gui.engine.errors import EngineError
+    from resnet_gui.engine.infer.bench import bench_checkpoint
 
     r = bench_checkpoint(checkpoint, batch_sizes=[1, 4], device="cpu", repeats=3)
     assert [row["batch_size"] for row in r["rows"]] == [1, 4]

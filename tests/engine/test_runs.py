@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from resnet_gui.engine import events as ev
-from resnet_gui.engine.checkpoint import load_checkpoint
+from resnet_gui.engine.model.checkpoint import load_checkpoint
 from resnet_gui.engine.runs import RUN_FILE, RunRecorder, list_runs, load_run
-from resnet_gui.engine.train import TrainConfig, train
+from resnet_gui.engine.train.loop import TrainConfig, train
 from tests._fixtures import TINY
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from resnet_gui.engine import events as ev
-from resnet_gui.engine.checkpoint import load_checkpoint, load_training_state, training_state_path
-from resnet_gui.engine.demo import make_demo_dataset
+from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.train import TrainConfig, lr_factor, train
+from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
+from resnet_gui.engine.train.loop import TrainConfig, lr_factor, train
 from tests._fixtures import TINY
 
 
@@ -147,7 +147,7 @@ def test_balance_samples_an_imbalanced_dataset(demo_dir, tmp_path, monkeypatch):
         (data / cls).mkdir(parents=True)
         for src in sorted((demo_dir / cls).glob("*.png"))[:n]:
             (data / cls / src.name).write_bytes(src.read_bytes())
-    import resnet_gui.engine.train as train_mod
+    import resnet_gui.engine.train.loop as train_mod
 
     seen: list[int] = []
     real = train_mod.train_one_epoch

@@ -21,7 +21,7 @@ def gui_thread_gc(qapp):
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    from resnet_gui.engine.demo import make_demo_dataset
+    from resnet_gui.engine.data.demo import make_demo_dataset
 
     return make_demo_dataset(tmp_path_factory.mktemp("ui-data") / "shapes", per_class=6, size=32, seed=0)
 

@@ -13,7 +13,7 @@ from tests.ui.helpers import drop_paths
 
 
 def qimage_array(img) -> np.ndarray:
-    from resnet_gui.ui.inference_view import qimage_to_pil
+    from resnet_gui.ui.classify.view import qimage_to_pil
 
     return np.asarray(qimage_to_pil(img))
 

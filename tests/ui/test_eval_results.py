@@ -13,8 +13,8 @@ from PySide6.QtGui import QGuiApplication
 from resnet_gui.engine import events as ev
 from resnet_gui.engine.evaluate import evaluate_model
 from resnet_gui.engine.runs import RUN_FILE, RunRecorder
-from resnet_gui.ui.eval_results import EvalResultsPanel
 from resnet_gui.ui.main_window import CLASSIFY_TAB, TRAIN_TAB
+from resnet_gui.ui.train.eval_results import EvalResultsPanel
 from tests.engine.test_evaluate import CLASSES, ColourModel, crafted  # noqa: F401  (crafted: fixture)
 from tests.ui.helpers import fill_train_form, open_dataset
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resnet_gui.ui.plots import TrainingPlots
+from resnet_gui.ui.train.plots import TrainingPlots
 
 
 def test_redraws_are_throttled_and_nothing_is_lost(qtbot):

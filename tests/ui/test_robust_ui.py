@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from resnet_gui.engine import events as ev
-from resnet_gui.engine import train as train_module
+from resnet_gui.engine.train import loop as train_module
 from resnet_gui.ui.main_window import CLASSIFY_TAB, TRAIN_TAB
 from tests.ui.helpers import drop_paths, fill_train_form, open_dataset
 

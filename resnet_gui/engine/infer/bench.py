@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from resnet_gui.engine.checkpoint import load_model
 from resnet_gui.engine.device import device_name, resolve_device, timed_forward
 from resnet_gui.engine.errors import EngineError
+from resnet_gui.engine.model.checkpoint import load_model
 
 __all__ = ["BenchProgress", "bench_checkpoint", "bench_model", "percentile", "time_forward"]
 

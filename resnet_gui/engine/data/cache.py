@@ -23,10 +23,16 @@ import torch
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from .data import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD, ImageDataset, SkippedItem
-from .errors import EngineError, ImageLoadError
-from .images import load_image_reduced
-from .scan import DatasetIndex, Sample, sample_image_size
+from resnet_gui.engine.data.dataset import (
+    AUGMENT_PRESETS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageDataset,
+    SkippedItem,
+)
+from resnet_gui.engine.data.images import load_image_reduced
+from resnet_gui.engine.data.scan import DatasetIndex, Sample, sample_image_size
+from resnet_gui.engine.errors import EngineError, ImageLoadError
 
 log = logging.getLogger(__name__)
 

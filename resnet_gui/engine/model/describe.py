@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.models import ARCHS, _construct
+from resnet_gui.engine.model.build import ARCHS, _construct
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _resolve(
     path = Path(text).expanduser()
     if not path.is_file():
         raise EngineError(f"'{text}' is neither an architecture ({', '.join(ARCHS)}) nor a checkpoint file")
-    from resnet_gui.engine.checkpoint import load_checkpoint
+    from resnet_gui.engine.model.checkpoint import load_checkpoint
 
     _, meta = load_checkpoint(path)
     return meta.arch, num_classes or len(meta.classes), img_size or meta.img_size

@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from resnet_gui.engine.checkpoint import CheckpointMeta, load_model
-from resnet_gui.engine.data import build_eval_transform
+from resnet_gui.engine.data.dataset import build_eval_transform
+from resnet_gui.engine.data.images import is_image_file, load_image, load_image_reduced
+from resnet_gui.engine.data.scan import IGNORED_DIRS
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
-from resnet_gui.engine.images import is_image_file, load_image, load_image_reduced
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
 from resnet_gui.engine.plan import CpuMeter, device_plan, infer_threads
-from resnet_gui.engine.scan import IGNORED_DIRS
 
 log = logging.getLogger(__name__)
 

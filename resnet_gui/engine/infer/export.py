@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from resnet_gui.engine.checkpoint import CheckpointMeta, atomic_write_bytes, load_model
 from resnet_gui.engine.errors import EngineError
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, atomic_write_bytes, load_model
 
 log = logging.getLogger(__name__)
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .errors import EngineError
+from resnet_gui.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 

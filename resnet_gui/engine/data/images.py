@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageLoadError
+from resnet_gui.engine.errors import ImageLoadError
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import error_text, fmt_pct
-from resnet_gui.ui.confusion import ConfusionMatrixView
-from resnet_gui.ui.dataset_widgets import THUMB, ThumbnailModel, thumbnail_grid
+from resnet_gui.ui.dataset.widgets import THUMB, ThumbnailModel, thumbnail_grid
+from resnet_gui.ui.train.confusion import ConfusionMatrixView
 from resnet_gui.ui.workers import ImageLoader, Worker, lower_thread_priority
 
 SORTS = (

@@ -34,7 +34,7 @@ TRAIN, CHECKPOINT = "train", "checkpoint"
 
 
 def human(n: int) -> str:
-    from resnet_gui.engine.describe import human_number
+    from resnet_gui.engine.model.describe import human_number
 
     return human_number(n)
 
@@ -65,7 +65,7 @@ class LayerTableModel(HeadedTableModel):
 
     @staticmethod
     def _cells(d: Any) -> list[tuple[str, ...]]:
-        from resnet_gui.engine.describe import human_number as human
+        from resnet_gui.engine.model.describe import human_number as human
 
         rows = []
         for r in d.layers:
@@ -103,7 +103,7 @@ class LayerTableModel(HeadedTableModel):
 
 def describe(source: tuple) -> Any:
     """Worker: describe_model for ("train", arch, num_classes, img_size, leaves) or ("checkpoint", path, leaves)."""
-    from resnet_gui.engine.describe import describe_model
+    from resnet_gui.engine.model.describe import describe_model
 
     if source[0] == TRAIN:
         _, arch, num_classes, img_size, leaves = source

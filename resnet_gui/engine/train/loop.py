@@ -24,14 +24,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from resnet_gui.engine import checkpoint as ckpt
-from resnet_gui.engine.cache import (
+from resnet_gui.engine.data.cache import (
     CachedImageDataset,
     eval_transform_uint8,
     plan_cache,
     train_transform_uint8,
 )
-from resnet_gui.engine.data import (
+from resnet_gui.engine.data.dataset import (
     AUGMENT_PRESETS,
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -58,7 +57,8 @@ from resnet_gui.engine.events import (
     RunStarted,
     StepDone,
 )
-from resnet_gui.engine.models import ARCHS, backbone_and_head_params, build_model, set_train_mode
+from resnet_gui.engine.model import checkpoint as ckpt
+from resnet_gui.engine.model.build import ARCHS, backbone_and_head_params, build_model, set_train_mode
 from resnet_gui.engine.plan import EpochThreads, device_plan
 from resnet_gui.engine.runs import RunRecorder
 
@@ -102,7 +102,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_frac: float = 0.05
     amp: bool = True
-    cache_images: bool = True  # decode once into RAM when the data set fits (engine/cache.py)
+    cache_images: bool = True  # decode once into RAM when the data set fits (engine/data/cache.py)
     run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
 
 

@@ -1,7 +1,7 @@
 """Index a class-per-folder tree and split it, without opening images and without importing torch.
 
 `scan_dataset` only lists directories, so 100k files index in about a second, and the app can show
-counts before torch has finished importing. `engine/data.py` turns the index into tensors.
+counts before torch has finished importing. `engine/data/dataset.py` turns the index into tensors.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import DatasetError, ImageLoadError
-from .images import IMAGE_EXTENSIONS, image_info
+from resnet_gui.engine.data.images import IMAGE_EXTENSIONS, image_info
+from resnet_gui.engine.errors import DatasetError, ImageLoadError
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ def default_output(checkpoint: str, fmt: str) -> str:
 
 def run_export(checkpoint: str, fmt: str, out: str) -> tuple[str, int]:
     """Worker: export and report (path, bytes)."""
-    from resnet_gui.engine.export import export_model
+    from resnet_gui.engine.infer.export import export_model
 
     path = export_model(checkpoint, fmt, out)
     return str(path), path.stat().st_size

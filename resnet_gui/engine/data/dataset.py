@@ -16,9 +16,9 @@ import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
 from torchvision import transforms as T
 
-from .errors import EngineError, ImageLoadError
-from .images import IMAGE_EXTENSIONS, load_image
-from .scan import DatasetIndex, Sample, auto_img_size, sample_image_size, scan_dataset
+from resnet_gui.engine.data.images import IMAGE_EXTENSIONS, load_image
+from resnet_gui.engine.data.scan import DatasetIndex, Sample, auto_img_size, sample_image_size, scan_dataset
+from resnet_gui.engine.errors import EngineError, ImageLoadError
 
 log = logging.getLogger(__name__)
 

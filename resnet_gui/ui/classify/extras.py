@@ -38,10 +38,10 @@ CAM_CACHE = 32
 
 def compute_cam(predictor: Any, source: Any, max_side: int = CAM_MAX_SIDE) -> tuple[QImage, dict]:
     """Grad-CAM overlay of a file path or pasted QImage as a QImage, and what it shows (worker thread)."""
-    from resnet_gui.engine.gradcam import explain
+    from resnet_gui.engine.infer.gradcam import explain
 
     if isinstance(source, QImage):
-        from resnet_gui.ui.inference_view import qimage_to_pil
+        from resnet_gui.ui.classify.view import qimage_to_pil
 
         source = qimage_to_pil(source)
     r = explain(predictor, source, max_side=max_side)
@@ -260,7 +260,7 @@ class BenchPanel(QFrame):
         if sizes is None:
             self.status.setText("Batch sizes must be whole numbers from 1 to 4096, like 1,8,32.")
             return
-        from resnet_gui.engine.bench import bench_checkpoint
+        from resnet_gui.engine.infer.bench import bench_checkpoint
 
         self.table.setRowCount(0)
         self._fit_table()

@@ -28,7 +28,13 @@ from torch import Tensor, nn
 
 import resnet_gui
 from resnet_gui.engine.errors import CheckpointError, EngineError
-from resnet_gui.engine.models import build_model, check_arch, clean_state_dict, infer_arch, num_classes_of
+from resnet_gui.engine.model.build import (
+    build_model,
+    check_arch,
+    clean_state_dict,
+    infer_arch,
+    num_classes_of,
+)
 
 log = logging.getLogger(__name__)
 

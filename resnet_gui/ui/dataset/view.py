@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import MessageBar, error_text, heading, settings
-from resnet_gui.ui.dataset_widgets import (
+from resnet_gui.ui.dataset.widgets import (
     THUMB,
     TRAIN_COLOR,
     VAL_COLOR,
@@ -67,7 +67,10 @@ class ScanResult:
 
 def scan_for_view(path: str | None, val_split: float = 0.2) -> ScanResult:
     """Scan `path` (None: the built-in demo, created on first use). Runs off the GUI thread."""
-    from resnet_gui.engine import demo, scan  # torch-free: counts show before torch has loaded
+    from resnet_gui.engine.data import (
+        demo,  # torch-free: counts show before torch has loaded
+        scan,
+    )
 
     is_demo = path is None
     if is_demo:

@@ -173,7 +173,7 @@ def _missing_imagenet_message(arch: str) -> str:
 
 
 def _read_weights(path: Path) -> dict[str, Tensor]:
-    from resnet_gui.engine.checkpoint import read_state_dict  # late: checkpoint imports this module
+    from resnet_gui.engine.model.checkpoint import read_state_dict  # late: checkpoint imports this module
 
     state_dict, _ = read_state_dict(path)
     return state_dict

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from resnet_gui.ui.plots import TrainingPlots
+from resnet_gui.ui.train.plots import TrainingPlots
 
 COMPARE_COLOR = "#9467bd"
 

@@ -44,8 +44,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.ui.classify_extras import BenchPanel, CamToggle
-from resnet_gui.ui.classify_widgets import PASTED, THUMB, DropZone, ImagePreview, ResultsModel, Row, TopKBars
+from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
+from resnet_gui.ui.classify.widgets import PASTED, THUMB, DropZone, ImagePreview, ResultsModel, Row, TopKBars
 from resnet_gui.ui.common import (
     IMAGE_FILTER,
     MessageBar,
@@ -75,15 +75,15 @@ def qimage_to_pil(qimg: QImage) -> Any:
 
 def load_predictor(path: str) -> Any:
     """Load a checkpoint into a Predictor (off the GUI thread: reads weights and warms up)."""
-    from resnet_gui.engine.predict import Predictor
+    from resnet_gui.engine.infer.predict import Predictor
 
     return Predictor(path, device="auto")
 
 
 def predict_items(predictor: Any, items: list[Any], topk: int, on_event: Any, stop: Any) -> int:
     """Classify files, folders (the images inside) and pasted QImages; one event per image."""
-    from resnet_gui.engine.images import load_image
-    from resnet_gui.engine.predict import expand_inputs
+    from resnet_gui.engine.data.images import load_image
+    from resnet_gui.engine.infer.predict import expand_inputs
 
     sources: list[Any] = []
     for item in items:
@@ -92,7 +92,7 @@ def predict_items(predictor: Any, items: list[Any], topk: int, on_event: Any, st
         elif Path(item).is_dir():
             found = expand_inputs([item])
             if not found:
-                from resnet_gui.engine.predict import Prediction
+                from resnet_gui.engine.infer.predict import Prediction
 
                 on_event(
                     Row(
@@ -610,7 +610,7 @@ class InferenceView(QWidget):
         """The table as CSV: one row per input, top-k as class:prob pairs, timings in ms."""
         from dataclasses import replace
 
-        from resnet_gui.engine.predict import write_predictions_csv
+        from resnet_gui.engine.infer.predict import write_predictions_csv
 
         try:
             write_predictions_csv(

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from resnet_gui.engine.data import build_eval_transform
+from resnet_gui.engine.data.dataset import build_eval_transform
+from resnet_gui.engine.data.images import load_image
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.images import load_image
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ from resnet_gui.ui.common import (
     mono_font,
     settings,
 )
-from resnet_gui.ui.eval_results import EvalResultsPanel
-from resnet_gui.ui.plots import TrainingPlots
-from resnet_gui.ui.run_compare import RunCompareBar
+from resnet_gui.ui.train.eval_results import EvalResultsPanel
+from resnet_gui.ui.train.plots import TrainingPlots
+from resnet_gui.ui.train.run_compare import RunCompareBar
 from resnet_gui.ui.workers import Worker, lower_thread_priority
 
 # DataLoader workers must not be forked from this process: it runs Qt threads (a fork copies their locks).
@@ -67,7 +67,7 @@ def arch_label(arch: str) -> str:
 
 def model_facts(on_event: Any, stop: Any) -> None:
     """Params/GFLOPs and ImageNet-weights availability per architecture (builds models: off-thread)."""
-    from resnet_gui.engine import models
+    from resnet_gui.engine.model import build as models
 
     for arch in models.ARCHS:
         if stop.is_set():
@@ -83,7 +83,7 @@ def model_facts(on_event: Any, stop: Any) -> None:
 
 def train_in_background(config: Any, on_event: Any, stop: Any) -> Any:
     """The engine's train(), at a lower CPU priority than the window (Linux), on the worker thread."""
-    from resnet_gui.engine.train import train
+    from resnet_gui.engine.train.loop import train
 
     lower_thread_priority()
     return train(config, on_event, stop)
@@ -496,7 +496,7 @@ class TrainingView(QWidget):
     # --- running ----------------------------------------------------------------------------------
     def build_config(self, **overrides: Any) -> Any:
         """The TrainConfig the form describes (raises ValueError with a readable message)."""
-        from resnet_gui.engine.train import TrainConfig
+        from resnet_gui.engine.train.loop import TrainConfig
 
         if self.dataset is None:
             raise ValueError("Open a dataset first (Dataset tab or File ▸ Open Dataset Folder).")
