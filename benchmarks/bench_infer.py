@@ -27,7 +27,7 @@ from photos import make_photo_folder
 from PIL import Image
 from torchvision import transforms as T
 
-from resnet_gui.engine.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.device import resolve_device, synchronize, timed_forward
 from resnet_gui.engine.infer.predict import Predictor
 from resnet_gui.engine.model import checkpoint as ckpt

@@ -32,11 +32,11 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision import transforms as T
 
-from resnet_gui.engine.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig
 from resnet_gui.engine.device import resolve_device, synchronize
 from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.plan import EpochThreads, device_plan
-from resnet_gui.engine.train.loop import TrainConfig, _Run, train
+from resnet_gui.engine.train.loop import _Run, train
 
 
 def tutorial_train(

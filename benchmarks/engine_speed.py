@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Report, scratch_dir  # noqa: E402
 
+from resnet_gui.engine.config import TrainConfig  # noqa: E402
 from resnet_gui.engine.data.dataset import scan_dataset  # noqa: E402
 from resnet_gui.engine.data.demo import make_demo_dataset  # noqa: E402
 from resnet_gui.engine.infer.bench import bench_checkpoint  # noqa: E402
 from resnet_gui.engine.infer.predict import Predictor  # noqa: E402
-from resnet_gui.engine.train.loop import TrainConfig, train  # noqa: E402
+from resnet_gui.engine.train.loop import train  # noqa: E402
 
 
 def bench_scan(root: Path, n_files: int, classes: int = 10) -> dict:

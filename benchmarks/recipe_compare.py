@@ -29,16 +29,15 @@ from torchvision import transforms as T
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig  # noqa: E402
 from resnet_gui.engine.data.dataset import (  # noqa: E402
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     ImageDataset,
     build_eval_transform,
     collate_skipping,
     scan_dataset,
 )
 from resnet_gui.engine.data.demo import make_demo_dataset  # noqa: E402
-from resnet_gui.engine.train.loop import TrainConfig, train  # noqa: E402
+from resnet_gui.engine.train.loop import train  # noqa: E402
 
 
 def classic_recipe(

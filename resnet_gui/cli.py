@@ -144,7 +144,8 @@ def _parse_pretrained(value: str) -> str:
 
 
 def cmd_train(args) -> int:
-    from resnet_gui.engine.train.loop import TrainConfig, train
+    from resnet_gui.engine.config import TrainConfig
+    from resnet_gui.engine.train.loop import train
 
     if args.resume and not Path(args.resume).is_file():
         raise CliError(f"--resume: {args.resume} does not exist")
@@ -337,8 +338,7 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from resnet_gui.engine.data.dataset import AUGMENT_PRESETS
-    from resnet_gui.engine.model.build import ARCHS
+    from resnet_gui.engine.config import ARCHS, AUGMENT_PRESETS, DEFAULTS, DEVICES
 
     p = argparse.ArgumentParser(
         prog="resnet-gui",
@@ -368,24 +368,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("train", cmd_train, "train a classifier on DATA_DIR (one subfolder per class)")
     sp.add_argument("data_dir", metavar="DATA_DIR")
-    sp.add_argument("--arch", choices=ARCHS, default="resnet18")
-    sp.add_argument("--epochs", type=int, default=10, metavar="N")
-    sp.add_argument("--batch-size", type=int, default=32, metavar="N")
-    sp.add_argument("--lr", type=float, default=None, metavar="LR", help="peak learning rate (default: auto)")
+    d = DEFAULTS
+    sp.add_argument("--arch", choices=ARCHS, default=d.arch, help="default: %(default)s")
+    sp.add_argument("--epochs", type=int, default=d.epochs, metavar="N", help="default: %(default)s")
+    sp.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="default: %(default)s")
+    sp.add_argument("--lr", type=float, default=d.lr, metavar="LR", help="peak learning rate (default: auto)")
     sp.add_argument(
-        "--img-size", type=int, default=None, metavar="PX", help="default: from the images, 32..224"
+        "--img-size", type=int, default=d.img_size, metavar="PX", help="default: from the images, 32..224"
     )
-    sp.add_argument("--val-split", type=float, default=0.2, metavar="F")
-    sp.add_argument("--pretrained", default="none", metavar="none|imagenet|PATH")
+    sp.add_argument("--val-split", type=float, default=d.val_split, metavar="F", help="default: %(default)s")
+    sp.add_argument("--pretrained", default=d.pretrained, metavar="none|imagenet|PATH")
     sp.add_argument("--freeze-backbone", action="store_true", help="train only the final layer")
-    sp.add_argument("--augment", choices=AUGMENT_PRESETS, default="light")
+    sp.add_argument("--augment", choices=AUGMENT_PRESETS, default=d.augment, help="default: %(default)s")
     sp.add_argument("--balance", action="store_true", help="sample classes evenly (imbalanced data)")
-    sp.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps")
+    sp.add_argument("--device", default=d.device, metavar="|".join(DEVICES))
     sp.add_argument(
-        "--workers", type=int, default=None, metavar="N", help="data loading processes (default: auto)"
+        "--workers", type=int, default=d.workers, metavar="N", help="data loading processes (default: auto)"
     )
-    sp.add_argument("--seed", type=int, default=0, metavar="S")
-    sp.add_argument("--out", default="checkpoints", metavar="DIR", help="runs are written to DIR/<run>/")
+    sp.add_argument("--seed", type=int, default=d.seed, metavar="S")
+    sp.add_argument("--out", default=d.out_dir, metavar="DIR", help="runs are written to DIR/<run>/")
     sp.add_argument(
         "--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)"
     )

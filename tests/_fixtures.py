@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data.demo import make_demo_dataset
-from resnet_gui.engine.train.loop import TrainConfig, train
+from resnet_gui.engine.train.loop import train
 
 # amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/plan.py); the shared run
 # stays in float32 so tests that compare it with a later float32 evaluation hold on every CPU.

@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.data.dataset import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     ImageDataset,
     Sample,
     build_eval_transform,

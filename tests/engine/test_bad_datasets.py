@@ -12,10 +12,11 @@ import pytest
 
 from resnet_gui.cli import main as cli_main
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data import images
 from resnet_gui.engine.data.scan import scan_dataset
 from resnet_gui.engine.errors import DatasetError, EngineError
-from resnet_gui.engine.train.loop import TrainConfig, train
+from resnet_gui.engine.train.loop import train
 from tests._fixtures import TINY
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -120,7 +120,8 @@ def test_cache_budget_decides(demo_dir) -> None:
 
 
 def test_training_without_the_cache_still_works(demo_dir, tmp_path) -> None:
-    from resnet_gui.engine.train.loop import TrainConfig, train
+    from resnet_gui.engine.config import TrainConfig
+    from resnet_gui.engine.train.loop import train
 
     cfg = TrainConfig(
         data_dir=str(demo_dir), epochs=1, img_size=32, batch_size=16, workers=0, out_dir=str(tmp_path)

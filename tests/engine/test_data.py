@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
+from resnet_gui.engine.config import AUGMENT_PRESETS
 from resnet_gui.engine.data.dataset import (
-    AUGMENT_PRESETS,
     DatasetIndex,
     ImageDataset,
     Sample,

@@ -9,8 +9,9 @@ import pytest
 import torch
 import torchvision
 
+from resnet_gui.engine.config import ARCHS
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.model.build import ARCHS, build_model
+from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, save_checkpoint
 from resnet_gui.engine.model.describe import ModelDescription, describe_model, human_number
 

@@ -22,11 +22,12 @@ import torch
 
 from resnet_gui.cli import main as cli_main
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory
 from resnet_gui.engine.model import checkpoint as ckpt
 from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
 from resnet_gui.engine.train import loop as train_module
-from resnet_gui.engine.train.loop import TrainConfig, train
+from resnet_gui.engine.train.loop import train
 from tests._fixtures import TINY
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -9,10 +9,10 @@ import torch
 import torchvision
 from torch import nn
 
+from resnet_gui.engine.config import ARCHS
 from resnet_gui.engine.errors import CheckpointError, EngineError, PretrainedWeightsMissing
 from resnet_gui.engine.model import build as models
 from resnet_gui.engine.model.build import (
-    ARCHS,
     arch_summary,
     backbone_and_head_params,
     build_model,

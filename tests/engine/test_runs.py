@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.model.checkpoint import load_checkpoint
 from resnet_gui.engine.runs import RUN_FILE, RunRecorder, list_runs, load_run
-from resnet_gui.engine.train.loop import TrainConfig, train
+from resnet_gui.engine.train.loop import train
 from tests._fixtures import TINY
 
 

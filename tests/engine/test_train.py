@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
-from resnet_gui.engine.train.loop import TrainConfig, lr_factor, train
+from resnet_gui.engine.train.loop import lr_factor, train
 from tests._fixtures import TINY
 
 

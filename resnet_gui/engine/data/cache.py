@@ -23,13 +23,8 @@ import torch
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from resnet_gui.engine.data.dataset import (
-    AUGMENT_PRESETS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ImageDataset,
-    SkippedItem,
-)
+from resnet_gui.engine.config import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD
+from resnet_gui.engine.data.dataset import ImageDataset, SkippedItem
 from resnet_gui.engine.data.images import load_image_reduced
 from resnet_gui.engine.data.scan import DatasetIndex, Sample, sample_image_size
 from resnet_gui.engine.errors import EngineError, ImageLoadError

@@ -16,15 +16,13 @@ import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
 from torchvision import transforms as T
 
+from resnet_gui.engine.config import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.data.images import IMAGE_EXTENSIONS, load_image
 from resnet_gui.engine.data.scan import DatasetIndex, Sample, auto_img_size, sample_image_size, scan_dataset
 from resnet_gui.engine.errors import EngineError, ImageLoadError
 
 log = logging.getLogger(__name__)
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-AUGMENT_PRESETS: tuple[str, ...] = ("none", "light", "strong")
 
 __all__ = [
     "AUGMENT_PRESETS",

@@ -13,6 +13,7 @@ import torchvision
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from resnet_gui.engine.config import ARCHS
 from resnet_gui.engine.errors import CheckpointError, EngineError, PretrainedWeightsMissing
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ __all__ = [
     "set_train_mode",
 ]
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 # (bottleneck?, blocks per stage) -> arch, as in the ResNet paper's table 1.
 _LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {

@@ -27,6 +27,7 @@ import torchvision
 from torch import Tensor, nn
 
 import resnet_gui
+from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.errors import CheckpointError, EngineError
 from resnet_gui.engine.model.build import (
     build_model,
@@ -63,8 +64,6 @@ FORMAT = "resnet-gui"
 FORMAT_VERSION = 1
 METADATA_KEY = "resnet_gui"
 CLASS_INDEX_FILE = "class_indices.json"
-_MEAN = [0.485, 0.456, 0.406]
-_STD = [0.229, 0.224, 0.225]
 
 
 def current_versions() -> dict[str, str]:
@@ -87,8 +86,8 @@ class CheckpointMeta:
     arch: str
     classes: list[str]
     img_size: int
-    mean: list[float] = field(default_factory=lambda: list(_MEAN))
-    std: list[float] = field(default_factory=lambda: list(_STD))
+    mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
+    std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
     metrics: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)

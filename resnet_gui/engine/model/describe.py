@@ -21,8 +21,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from resnet_gui.engine.config import ARCHS
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.model.build import ARCHS, _construct
+from resnet_gui.engine.model.build import _construct
 
 log = logging.getLogger(__name__)
 

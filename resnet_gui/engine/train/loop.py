@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +24,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from resnet_gui.engine.config import (
+    BACKBONE_LR_FACTOR,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LR_FINETUNE,
+    LR_SCRATCH,
+    TrainConfig,
+    TrainResult,
+)
 from resnet_gui.engine.data.cache import (
     CachedImageDataset,
     eval_transform_uint8,
@@ -31,9 +40,6 @@ from resnet_gui.engine.data.cache import (
     train_transform_uint8,
 )
 from resnet_gui.engine.data.dataset import (
-    AUGMENT_PRESETS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     DatasetIndex,
     ImageDataset,
     auto_img_size,
@@ -58,7 +64,7 @@ from resnet_gui.engine.events import (
     StepDone,
 )
 from resnet_gui.engine.model import checkpoint as ckpt
-from resnet_gui.engine.model.build import ARCHS, backbone_and_head_params, build_model, set_train_mode
+from resnet_gui.engine.model.build import backbone_and_head_params, build_model, set_train_mode
 from resnet_gui.engine.plan import EpochThreads, device_plan
 from resnet_gui.engine.runs import RunRecorder
 
@@ -66,71 +72,7 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[object], None]
 
-#: Default peak learning rates (AdamW). From scratch the whole net learns at LR_SCRATCH; when starting
-#: from pretrained weights the new head learns at LR_FINETUNE and the backbone at a quarter of it
-#: (benchmarks/recipe_compare.py --finetune: a quarter beat a tenth and the classic constant 2e-4).
-LR_SCRATCH = 2e-3
-LR_FINETUNE = 2e-3
-BACKBONE_LR_FACTOR = 0.25
 STEP_EVENTS_PER_S = 4.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run needs. Defaults are what we would choose for someone who changes nothing."""
-
-    data_dir: str
-    arch: str = "resnet18"
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float | None = None  # None: LR_SCRATCH, or LR_FINETUNE when pretrained
-    img_size: int | None = None  # None: chosen from the images (median short side, 32..224)
-    val_split: float = 0.2
-    pretrained: str = "none"  # "none" | "imagenet" | path to a weights file
-    freeze_backbone: bool = False
-    zero_init_residual: bool = True
-    augment: str = "light"
-    balance: bool = False
-    device: str = "auto"
-    workers: int | None = None  # None: chosen from the device and CPU count
-    mp_context: str | None = None  # DataLoader worker start method; None: the platform's default.
-    # The app passes "forkserver": forking a process that runs Qt threads is unsafe.
-    seed: int = 0
-    out_dir: str = "checkpoints"
-    resume: str | None = None
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    warmup_frac: float = 0.05
-    amp: bool = True
-    cache_images: bool = True  # decode once into RAM when the data set fits (engine/data/cache.py)
-    run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
-
-
-@dataclass
-class TrainResult:
-    """What a run produced; `to_json()` is the CLI's `train --json` object."""
-
-    checkpoint: str | None
-    last_checkpoint: str | None
-    arch: str
-    classes: list[str]
-    epochs: int
-    best_val_acc: float | None
-    val_acc: float | None
-    val_loss: float | None
-    train_loss: float | None
-    wall_s: float
-    train_img_per_s: float
-    device: str
-    device_name: str
-    img_size: int
-    stopped: bool
-    skipped: list[dict] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)
-    evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def train(
@@ -310,22 +252,9 @@ def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
 
 
 def _validate(config: TrainConfig) -> None:
-    if config.arch not in ARCHS:
-        raise EngineError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHS)}")
-    if config.epochs < 1:
-        raise EngineError("epochs must be at least 1")
-    if config.batch_size < 1:
-        raise EngineError("batch size must be at least 1")
-    if config.lr is not None and not (0 < config.lr < 10):
-        raise EngineError(f"learning rate {config.lr} is out of range (try 1e-3)")
-    if config.img_size is not None and not (16 <= config.img_size <= 1024):
-        raise EngineError(f"image size {config.img_size} is out of range (16..1024 px)")
-    if not (0.0 <= config.val_split < 1.0):
-        raise EngineError(f"validation split {config.val_split} must be in [0, 1)")
-    if config.augment not in AUGMENT_PRESETS:
-        raise EngineError(
-            f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}"
-        )
+    problems = config.problems()
+    if problems:
+        raise EngineError(problems[0])
 
 
 class _Run:

@@ -37,6 +37,16 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.config import (
+    ARCHS,
+    AUGMENT_PRESETS,
+    BATCH_SIZE_MAX,
+    DEFAULTS,
+    DEVICES,
+    EPOCHS_MAX,
+    IMG_SIZE_RANGE,
+    arch_label,
+)
 from resnet_gui.ui.common import (
     CHECKPOINT_FILTER,
     MessageBar,
@@ -56,13 +66,7 @@ from resnet_gui.ui.workers import Worker, lower_thread_priority
 # DataLoader workers must not be forked from this process: it runs Qt threads (a fork copies their locks).
 WORKER_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
 
-# engine.models.ARCHS, repeated so the form can be built before torch is imported
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 PRETRAINED_NONE, PRETRAINED_IMAGENET, PRETRAINED_FILE = 0, 1, 2
-
-
-def arch_label(arch: str) -> str:
-    return "ResNet-" + arch.removeprefix("resnet")
 
 
 def model_facts(on_event: Any, stop: Any) -> None:
@@ -157,10 +161,10 @@ class TrainingView(QWidget):
         )
 
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
+        self.epochs.setRange(1, EPOCHS_MAX)
         self.epochs.setToolTip("Passes over the training images.")
         self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 4096)
+        self.batch_size.setRange(1, BATCH_SIZE_MAX)
         self.batch_size.setToolTip("Images per step. Lower it if you run out of memory.")
         self.lr = QLineEdit()
         self.lr.setPlaceholderText("auto")
@@ -169,7 +173,7 @@ class TrainingView(QWidget):
         self.lr.setValidator(validator)
         self.lr.setToolTip("Learning rate; leave empty to use the recipe's value for this batch size.")
         self.img_size = QSpinBox()
-        self.img_size.setRange(0, 1024)
+        self.img_size.setRange(0, IMG_SIZE_RANGE[1])
         self.img_size.setSingleStep(32)
         self.img_size.setSuffix(" px")
         self.img_size.setSpecialValueText("auto")
@@ -180,10 +184,10 @@ class TrainingView(QWidget):
         self.val_split.setToolTip("Share of each class held out to measure accuracy on unseen images.")
         self.val_split.valueChanged.connect(lambda v: self.val_split_changed.emit(v / 100.0))
         self.augment = QComboBox()
-        self.augment.addItems(["none", "light", "strong"])
+        self.augment.addItems(list(AUGMENT_PRESETS))
         self.augment.setToolTip("Random flips, crops and colour changes so the model sees more variety.")
         self.device = QComboBox()
-        for name in ("auto", "cpu", "cuda", "mps"):
+        for name in DEVICES:
             self.device.addItem(name, name)
         self.device.setToolTip("Where to train. Auto uses a GPU when there is one.")
 
@@ -334,7 +338,7 @@ class TrainingView(QWidget):
     def load_settings(self) -> None:
         s = settings()
         s.beginGroup("train")
-        arch = str(s.value("arch", "resnet18"))
+        arch = str(s.value("arch", DEFAULTS.arch))
         self.arch.setCurrentIndex(max(0, self.arch.findData(arch)))
         self._pretrained_file = str(s.value("pretrained_file", ""))
         mode = int(s.value("pretrained", PRETRAINED_NONE))
@@ -343,13 +347,13 @@ class TrainingView(QWidget):
         elif mode == PRETRAINED_IMAGENET:
             self.pretrained.setCurrentIndex(PRETRAINED_IMAGENET)
         self.freeze.setChecked(str(s.value("freeze", "false")).lower() == "true")
-        self.epochs.setValue(int(s.value("epochs", 5)))
-        self.batch_size.setValue(int(s.value("batch_size", 32)))
+        self.epochs.setValue(int(s.value("epochs", DEFAULTS.epochs)))
+        self.batch_size.setValue(int(s.value("batch_size", DEFAULTS.batch_size)))
         self.lr.setText(str(s.value("lr", "")))
         self.img_size.setValue(int(s.value("img_size", 0)))
-        self.val_split.setValue(int(s.value("val_split", 20)))
-        self.augment.setCurrentText(str(s.value("augment", "light")))
-        self.device.setCurrentIndex(max(0, self.device.findData(str(s.value("device", "auto")))))
+        self.val_split.setValue(int(s.value("val_split", round(DEFAULTS.val_split * 100))))
+        self.augment.setCurrentText(str(s.value("augment", DEFAULTS.augment)))
+        self.device.setCurrentIndex(max(0, self.device.findData(str(s.value("device", DEFAULTS.device)))))
         s.endGroup()
 
     def save_settings(self) -> None:
@@ -496,7 +500,7 @@ class TrainingView(QWidget):
     # --- running ----------------------------------------------------------------------------------
     def build_config(self, **overrides: Any) -> Any:
         """The TrainConfig the form describes (raises ValueError with a readable message)."""
-        from resnet_gui.engine.train.loop import TrainConfig
+        from resnet_gui.engine.config import TrainConfig
 
         if self.dataset is None:
             raise ValueError("Open a dataset first (Dataset tab or File ▸ Open Dataset Folder).")

@@ -1,0 +1,125 @@
+"""The contract the UI, the CLI and the engine share: configs, presets, names and defaults.
+
+Torch-free on purpose: the Train form and the CLI parser are built from these before torch has loaded
+(seconds), and every default lives here once (DESIGN.md section 1, "one home per decision").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+#: Architectures the engine builds, smallest first.
+ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+#: Augmentation presets of the one recipe (engine/data/transforms.py).
+AUGMENT_PRESETS: tuple[str, ...] = ("none", "light", "strong")
+#: Device choices offered to a user; "auto" picks CUDA, then MPS, then the CPU.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+#: "pretrained" values besides a path or URL to a weights file.
+PRETRAINED_CHOICES: tuple[str, ...] = ("none", "imagenet")
+
+#: The normalisation torchvision's ImageNet weights expect; stored in every checkpoint we write.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: Default peak learning rates (AdamW). From scratch the whole net learns at LR_SCRATCH; when starting
+#: from pretrained weights the new head learns at LR_FINETUNE and the backbone at a quarter of it
+#: (benchmarks/recipe_compare.py --finetune: a quarter beat a tenth and the classic constant 2e-4).
+LR_SCRATCH = 2e-3
+LR_FINETUNE = 2e-3
+BACKBONE_LR_FACTOR = 0.25
+
+#: Bounds a config is checked against (the GUI's spin boxes use the same numbers).
+IMG_SIZE_RANGE = (16, 1024)
+EPOCHS_MAX = 1000
+BATCH_SIZE_MAX = 4096
+
+
+def arch_label(arch: str) -> str:
+    """`resnet50` -> `ResNet-50`."""
+    return "ResNet-" + arch.removeprefix("resnet")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs. Defaults are what we would choose for someone who changes nothing;
+    the GUI's form and the CLI's options start from these same values."""
+
+    data_dir: str
+    arch: str = "resnet18"
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float | None = None  # None: LR_SCRATCH, or LR_FINETUNE when pretrained
+    img_size: int | None = None  # None: chosen from the images (median short side, 32..224)
+    val_split: float = 0.2
+    pretrained: str = "none"  # "none" | "imagenet" | path to a weights file
+    freeze_backbone: bool = False
+    zero_init_residual: bool = True
+    augment: str = "light"
+    balance: bool = False
+    device: str = "auto"
+    workers: int | None = None  # None: chosen by the device plan (engine/device.py)
+    mp_context: str | None = None  # DataLoader worker start method; None: the platform's default.
+    # The app passes "forkserver": forking a process that runs Qt threads is unsafe.
+    seed: int = 0
+    out_dir: str = "checkpoints"
+    resume: str | None = None
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    warmup_frac: float = 0.05
+    amp: bool = True
+    cache_images: bool = True  # decode once into RAM when the data set fits (engine/data/cache.py)
+    run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
+
+    def problems(self) -> list[str]:
+        """What is wrong with this config, in words a user can act on (empty: nothing)."""
+        out = []
+        if self.arch not in ARCHS:
+            out.append(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.epochs < 1:
+            out.append("epochs must be at least 1")
+        if self.batch_size < 1:
+            out.append("batch size must be at least 1")
+        if self.lr is not None and not (0 < self.lr < 10):
+            out.append(f"learning rate {self.lr} is out of range (try 1e-3)")
+        lo, hi = IMG_SIZE_RANGE
+        if self.img_size is not None and not (lo <= self.img_size <= hi):
+            out.append(f"image size {self.img_size} is out of range ({lo}..{hi} px)")
+        if not (0.0 <= self.val_split < 1.0):
+            out.append(f"validation split {self.val_split} must be in [0, 1)")
+        if self.augment not in AUGMENT_PRESETS:
+            out.append(f"unknown augmentation {self.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}")
+        return out
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+#: The defaults, for forms and parsers: `DEFAULTS.epochs`, `DEFAULTS.batch_size`, ...
+DEFAULTS = TrainConfig(data_dir="")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; `to_json()` is the CLI's `train --json` object."""
+
+    checkpoint: str | None
+    last_checkpoint: str | None
+    arch: str
+    classes: list[str]
+    epochs: int
+    best_val_acc: float | None
+    val_acc: float | None
+    val_loss: float | None
+    train_loss: float | None
+    wall_s: float
+    train_img_per_s: float
+    device: str
+    device_name: str
+    img_size: int
+    stopped: bool
+    skipped: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
+
+    def to_json(self) -> dict:
+        return asdict(self)
