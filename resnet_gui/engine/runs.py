@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from resnet_gui.engine import events as ev
-from resnet_gui.engine.model.checkpoint import METADATA_KEY, atomic_write_bytes
+from resnet_gui.engine.fileio import atomic_write_bytes
+from resnet_gui.engine.model.checkpoint import METADATA_KEY
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from resnet_gui.engine import fileio
 from resnet_gui.engine.errors import CheckpointError
-from resnet_gui.engine.model import checkpoint as ck
+from resnet_gui.engine.fileio import atomic_write_bytes
 from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.model.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     CheckpointMeta,
-    atomic_write_bytes,
     load_checkpoint,
     load_model,
     load_training_state,
@@ -134,7 +134,7 @@ def test_failed_write_leaves_previous_checkpoint_intact(
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ck.os, failing, boom)
+    monkeypatch.setattr(fileio.os, failing, boom)
     meta = CheckpointMeta("resnet18", ["x", "y", "z"], 64)
     with pytest.raises(CheckpointError, match="No space left"):
         save_checkpoint(saved, model, meta)

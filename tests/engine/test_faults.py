@@ -22,9 +22,9 @@ import torch
 
 from resnet_gui.cli import main as cli_main
 from resnet_gui.engine import events as ev
+from resnet_gui.engine import fileio
 from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory
-from resnet_gui.engine.model import checkpoint as ckpt
 from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
 from resnet_gui.engine.train import loop as train_module
 from resnet_gui.engine.train.loop import train
@@ -145,7 +145,7 @@ def test_kill_minus_9_loop_short(data: Path, tmp_path: Path):
     assert stats["kills"] == 3 and stats["resumed"] == 2
     # What the next run does first (test_stale_temp_files_... runs a whole one): temps of the dead go.
     (out / "killed" / f".last.safetensors.{_dead_pid()}.abcd.tmp").write_bytes(b"half a file")
-    ckpt.clean_stale_temp_files(out, recursive=True)
+    fileio.clean_stale_temp_files(out, recursive=True)
     assert _temps(out) == []
 
 
@@ -212,7 +212,7 @@ def test_disk_full_while_saving_is_a_clear_error_and_the_old_checkpoint_survives
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
-    monkeypatch.setattr(ckpt.os, "fsync", fsync)
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
     saved: dict[str, bytes] = {}
     events: list = []
 
@@ -236,7 +236,7 @@ def test_disk_full_while_saving_is_a_clear_error_and_the_old_checkpoint_survives
 
 def test_too_little_free_space_is_detected_before_training(data: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setattr(
-        ckpt.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 5_000_000)
+        fileio.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 5_000_000)
     )
     events: list = []
     with pytest.raises(
@@ -250,14 +250,14 @@ def test_read_only_output_folder_is_detected_before_training(data: Path, tmp_pat
     """As root chmod cannot make a folder read-only, so the write probe is made to fail as EROFS would."""
     first = train(_cfg(data, tmp_path / "runs", epochs=1, run_name="r"))
     before = Path(first.checkpoint).read_bytes()
-    real_mkstemp = ckpt.tempfile.mkstemp
+    real_mkstemp = fileio.tempfile.mkstemp
 
     def mkstemp(*args, dir=None, **kwargs):
         if dir is not None and Path(dir).is_relative_to(tmp_path / "runs"):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dir))
         return real_mkstemp(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(ckpt.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
     events: list = []
     with pytest.raises(CheckpointError, match="cannot write checkpoints to .*: Read-only file system"):
         train(_cfg(data, tmp_path / "runs", epochs=2, resume=first.last_checkpoint), on_event=events.append)

@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.model.checkpoint import CheckpointMeta, atomic_write_bytes, load_model
+from resnet_gui.engine.fileio import atomic_write_bytes
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
 
 log = logging.getLogger(__name__)
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from resnet_gui.engine import fileio
 from resnet_gui.engine.config import (
     BACKBONE_LR_FACTOR,
     IMAGENET_MEAN,
@@ -465,8 +466,8 @@ class _Run:
         run_dir = self._run_dir(index)
         if self.is_main_process:  # creates run_dir
             model_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-            ckpt.check_writable(run_dir, need_bytes=5 * model_bytes)  # best + last + state + a temp copy
-            ckpt.clean_stale_temp_files(run_dir.parent, recursive=True)  # left by a killed run
+            fileio.check_writable(run_dir, need_bytes=5 * model_bytes)  # best + last + state + a temp copy
+            fileio.clean_stale_temp_files(run_dir.parent, recursive=True)  # left by a killed run
         dev_name = device_name(device)
         self.emit(
             RunStarted(
@@ -561,7 +562,7 @@ class _Run:
                     # and `best` too when there is none yet.
                     self._save(last_path, epoch - 1, history, best_val_acc, last_val, last_train, "last")
                     if not best_path.exists():
-                        ckpt.atomic_write_bytes(best_path, last_path.read_bytes())
+                        fileio.atomic_write_bytes(best_path, last_path.read_bytes())
                         self.emit(CheckpointSaved(str(best_path), "best", epoch - 1, None))
                 epoch -= 1
                 break
@@ -740,7 +741,7 @@ class _Run:
             }
         )
         try:
-            ckpt.atomic_write_many([(path, model), (ckpt.training_state_path(path), state)])
+            fileio.atomic_write_many([(path, model), (ckpt.training_state_path(path), state)])
         except OSError as exc:
             raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
         self.emit(CheckpointSaved(str(path), kind, epoch, val.get("acc")))
