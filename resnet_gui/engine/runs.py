@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.errors import CheckpointError
 from resnet_gui.engine.fileio import atomic_write_bytes
-from resnet_gui.engine.model.checkpoint import METADATA_KEY
+from resnet_gui.engine.model.weights import read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ RUN_FILE = "run.json"
 RUN_FORMAT = "resnet-gui-run"
 RUN_FORMAT_VERSION = 1
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_s", "img_per_s")
-_MAX_HEADER = 64 * 1024 * 1024
 
 
 def _now() -> str:
@@ -161,19 +160,6 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def read_checkpoint_header(path: str | Path) -> dict | None:
-    """Our metadata from a .safetensors header without reading the weights; None if absent or unreadable."""
-    try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if not 0 < n <= _MAX_HEADER:
-                return None
-            header = json.loads(f.read(n))
-        return json.loads(header["__metadata__"][METADATA_KEY])
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
-        return None
-
-
 def load_run(path: str | Path) -> RunInfo | None:
     """A run from its folder, its run.json or one of its checkpoints; None if it is not a run."""
     path = Path(path)
@@ -200,7 +186,10 @@ def load_run(path: str | Path) -> RunInfo | None:
     # an older run (no run.json): what its checkpoint's header says
     candidates = [path] if path.is_file() else [folder / "best.safetensors", folder / "last.safetensors"]
     for ckpt in candidates:
-        meta = read_checkpoint_header(ckpt) if ckpt.is_file() else None
+        try:
+            meta = read_metadata(ckpt) if ckpt.is_file() else None
+        except CheckpointError:  # not one of ours, or damaged: not a run
+            meta = None
         if meta and meta.get("history") is not None:
             return RunInfo(
                 path=str(folder),

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from resnet_gui.engine.model.build import build_model
-from resnet_gui.engine.model.checkpoint import CheckpointMeta, _kind, load_checkpoint, save_checkpoint
+from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from resnet_gui.engine.model.weights import _kind
 
 
 def test_header_size_with_a_pickle_like_first_byte(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""Import rules: the engine and CLI never load Qt (DESIGN.md section 1); scanning never loads torch."""
+"""Import rules: the engine and CLI never load Qt (DESIGN.md section 1); scanning never loads torch; no cycles."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -38,3 +39,57 @@ def test_scanning_a_dataset_does_not_import_torch():
         "torch",
         "torchvision",
     ]
+
+
+def _import_time_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Import statements that run when the module is imported (not those inside functions)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_resnet_gui_has_no_import_cycle():
+    """No module of resnet_gui imports, at import time, a module that imports it back (directly or not)."""
+    root = Path(__file__).resolve().parents[2]
+    files = {}
+    for src in root.joinpath("resnet_gui").rglob("*.py"):
+        parts = src.relative_to(root).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = src
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, src in files.items():
+        for node in _import_time_imports(ast.parse(src.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif node.level == 0 and node.module:
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                    for a in node.names
+                ]
+            else:
+                targets = []
+            graph[name] |= {t for t in targets if t in files and t != name}
+
+    def cycle_from(start: str) -> list[str] | None:
+        path, seen = [start], set()
+        stack = [iter(sorted(graph[start]))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                seen.add(path.pop())
+            elif nxt == start:
+                return [*path, start]
+            elif nxt not in seen and nxt not in path:
+                path.append(nxt)
+                stack.append(iter(sorted(graph[nxt])))
+        return None
+
+    cycles = [c for c in map(cycle_from, sorted(graph)) if c]
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)

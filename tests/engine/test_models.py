@@ -18,11 +18,10 @@ from resnet_gui.engine.model.build import (
     build_model,
     imagenet_weights_available,
     imagenet_weights_file,
-    infer_arch,
-    num_classes_of,
     set_train_mode,
 )
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, save_checkpoint
+from resnet_gui.engine.model.weights import infer_arch, num_classes_of
 
 
 def meta_state_dict(arch: str, num_classes: int = 1000) -> dict[str, torch.Tensor]:

@@ -1,10 +1,9 @@
-"""ResNet construction, pretrained weights (never downloaded), and recognising an architecture from weights."""
+"""ResNet construction and pretrained weights (ImageNet from the torch hub cache, never downloaded, or a file)."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,34 +14,19 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_gui.engine.config import ARCHS
 from resnet_gui.engine.errors import CheckpointError, EngineError, PretrainedWeightsMissing
+from resnet_gui.engine.model.weights import clean_state_dict, infer_arch, read_state_dict
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ARCHS",
     "arch_summary",
     "backbone_and_head_params",
     "build_model",
     "check_arch",
-    "clean_state_dict",
     "imagenet_weights_available",
     "imagenet_weights_file",
-    "infer_arch",
-    "num_classes_of",
     "set_train_mode",
 ]
-
-
-# (bottleneck?, blocks per stage) -> arch, as in the ResNet paper's table 1.
-_LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {
-    (False, (2, 2, 2, 2)): "resnet18",
-    (False, (3, 4, 6, 3)): "resnet34",
-    (True, (3, 4, 6, 3)): "resnet50",
-    (True, (3, 4, 23, 3)): "resnet101",
-    (True, (3, 8, 36, 3)): "resnet152",
-}
-_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP and torch.compile wrappers
-_BLOCK_KEY = re.compile(r"^layer([1-4])\.(\d+)\.")
 
 
 def check_arch(arch: str) -> str:
@@ -59,64 +43,6 @@ def _construct(arch: str, num_classes: int, zero_init_residual: bool = False) ->
         raise EngineError(f"the number of classes must be a positive whole number, not {num_classes!r}")
     factory = getattr(torchvision.models, check_arch(arch))
     return factory(weights=None, num_classes=num_classes, zero_init_residual=zero_init_residual)
-
-
-def clean_state_dict(state_dict: Mapping[str, object]) -> dict[str, Tensor]:
-    """Tensors only, with DataParallel ("module.") and torch.compile ("_orig_mod.") prefixes removed."""
-    out: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        if not isinstance(value, Tensor):
-            continue
-        name = str(key)
-        changed = True
-        while changed:
-            changed = False
-            for prefix in _PREFIXES:
-                if name.startswith(prefix):
-                    name = name[len(prefix) :]
-                    changed = True
-        out[name] = value
-    return out
-
-
-def infer_arch(state_dict: Mapping[str, Tensor]) -> str:
-    """Recognise resnet18..152 from the weight names and shapes; CheckpointError for anything else."""
-    sd = clean_state_dict(state_dict)
-    if not all(k in sd for k in ("conv1.weight", "fc.weight", "layer1.0.conv1.weight")):
-        sample = ", ".join(list(sd)[:3]) or "no tensors"
-        raise CheckpointError(
-            f"these weights are not a torchvision ResNet (no conv1/layer1/fc weights; found {sample})"
-        )
-    blocks: dict[int, set[int]] = {1: set(), 2: set(), 3: set(), 4: set()}
-    for key in sd:
-        match = _BLOCK_KEY.match(key)
-        if match:
-            blocks[int(match.group(1))].add(int(match.group(2)))
-    counts = tuple(len(blocks[i]) for i in (1, 2, 3, 4))
-    bottleneck = "layer1.0.conv3.weight" in sd
-    arch = _LAYOUTS.get((bottleneck, counts))
-    kind = "bottleneck" if bottleneck else "basic"
-    if arch is None:
-        raise CheckpointError(
-            f"these weights are a ResNet with {list(counts)} {kind} blocks per stage, "
-            f"which is none of {', '.join(ARCHS)}"
-        )
-    conv1 = sd["layer1.0.conv1.weight"]
-    conv2 = sd["layer1.0.conv2.weight"]
-    if conv1.shape[0] != 64 or conv2.shape[0] != conv2.shape[1]:
-        raise CheckpointError(
-            f"these weights have the layout of {arch} but different widths or grouped convolutions "
-            "(a wide ResNet or ResNeXt?), which are not supported"
-        )
-    return arch
-
-
-def num_classes_of(state_dict: Mapping[str, Tensor]) -> int:
-    """Number of output classes: the rows of fc.weight."""
-    sd = clean_state_dict(state_dict)
-    if "fc.weight" not in sd:
-        raise CheckpointError("these weights have no classifier layer (fc.weight)")
-    return int(sd["fc.weight"].shape[0])
 
 
 def _weights_enum(arch: str, version: str):
@@ -172,13 +98,6 @@ def _missing_imagenet_message(arch: str) -> str:
     return message + "), or pass --pretrained PATH to a weights file"
 
 
-def _read_weights(path: Path) -> dict[str, Tensor]:
-    from resnet_gui.engine.model.checkpoint import read_state_dict  # late: checkpoint imports this module
-
-    state_dict, _ = read_state_dict(path)
-    return state_dict
-
-
 def _load_pretrained(model: nn.Module, arch: str, state_dict: Mapping[str, Tensor], source: str) -> None:
     """Copy every matching weight into `model`; the fc head stays freshly initialised if shapes differ."""
     sd = clean_state_dict(state_dict)
@@ -229,18 +148,14 @@ def build_model(
         path = imagenet_weights_file(arch)
         if not path.is_file():
             raise PretrainedWeightsMissing(_missing_imagenet_message(arch))
-        try:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt download, pickled code
-            raise CheckpointError(f"{path} is not a usable weights file: {exc}") from exc
-        _load_pretrained(model, arch, state_dict, path.name)
+        _load_pretrained(model, arch, read_state_dict(path)[0], path.name)
     else:
         path = Path(choice).expanduser()
         if not path.is_file():
             raise PretrainedWeightsMissing(
                 f"pretrained weights '{choice}' not found: give none, imagenet or the path of a weights file"
             )
-        _load_pretrained(model, arch, _read_weights(path), path.name)
+        _load_pretrained(model, arch, read_state_dict(path)[0], path.name)
     if freeze_backbone:
         for name, param in model.named_parameters():
             param.requires_grad = name.startswith("fc.")

@@ -1,7 +1,9 @@
 """Model files: one .safetensors with JSON metadata in its header; loading never runs code.
 
-Seed-style files from plain torchvision scripts (.pt/.pth/.pkl holding a state_dict) load too, through
-`torch.load(weights_only=True)` only. Every write is atomic (temp file, fsync, os.replace).
+This module writes them (atomically: temp file, fsync, os.replace), turns their metadata into a
+`CheckpointMeta`, finds class names for seed-style files (.pt/.pth/.pkl holding a state_dict, from plain
+torchvision scripts) and keeps the training state for --resume beside them. Reading the bytes of any
+weights file is `weights.py`'s job.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import functools
 import io
 import json
 import logging
-import pickle
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,12 +26,16 @@ import resnet_gui
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.errors import CheckpointError, EngineError
 from resnet_gui.engine.fileio import atomic_write_bytes, atomic_write_many
-from resnet_gui.engine.model.build import (
-    build_model,
-    check_arch,
+from resnet_gui.engine.model.build import build_model, check_arch
+from resnet_gui.engine.model.weights import (
+    METADATA_KEY,
+    check_finite,
     clean_state_dict,
+    first_line,
     infer_arch,
     num_classes_of,
+    read_state_dict,
+    torch_load,
 )
 
 log = logging.getLogger(__name__)
@@ -46,7 +50,6 @@ __all__ = [
     "load_model",
     "load_training_state",
     "read_classes_file",
-    "read_state_dict",
     "save_checkpoint",
     "save_training_state",
     "training_state_bytes",
@@ -55,7 +58,6 @@ __all__ = [
 
 FORMAT = "resnet-gui"
 FORMAT_VERSION = 1
-METADATA_KEY = "resnet_gui"
 CLASS_INDEX_FILE = "class_indices.json"
 
 
@@ -203,142 +205,13 @@ def load_training_state(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"training state {path} does not exist")
-    state = _torch_load(path)
+    state = torch_load(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path.name} is not a training state (expected a dict)")
     return state
 
 
-# ---------------------------------------------------------------------------------------------- reading
-
-
-def _kind(path: Path) -> str:
-    """'safetensors', 'torch' or 'unknown', from the first bytes rather than the file name."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    # safetensors first: its 8-byte header length may itself start with 0x80, a pickle's first byte
-    # (1 file in 256, depending on the metadata's length)
-    if len(head) == 9 and head[8:9] == b"{":
-        (size,) = struct.unpack("<Q", head[:8])
-        if size < 100_000_000:
-            return "safetensors"
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch zip / legacy pickle
-        return "torch"
-    return "unknown"
-
-
-def _torch_load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
-            raise CheckpointError(
-                f"{path.name} contains pickled code or Python objects besides tensors and was refused "
-                "(only plain weights are loaded, never code)"
-            ) from exc
-        raise CheckpointError(f"{path.name} is not a valid checkpoint: {_first_line(exc)}") from exc
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as exc:
-        raise CheckpointError(f"{path.name} is not a valid checkpoint: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{path.name} is not a valid checkpoint: {_first_line(exc)}") from exc
-    return tensors, metadata
-
-
-def _unwrap(obj: object, name: str) -> Mapping:
-    if isinstance(obj, Mapping):
-        for key in ("model_state_dict", "state_dict", "model"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and any(isinstance(v, Tensor) for v in inner.values()):
-                return inner
-        if obj and any(isinstance(v, Tensor) for v in obj.values()):
-            return obj
-    raise CheckpointError(
-        f"{name} holds no model weights (expected a state_dict or {{'model_state_dict': ...}})"
-    )
-
-
-def _check_complete(path: Path, kind: str, size: int) -> None:
-    """Name a truncated file as such (a copy or download cut short), before a parser reports it cryptically."""
-    expected = None
-    with open(path, "rb") as f:
-        if kind == "safetensors":
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = f.read(header_len)
-            if len(header) < header_len:
-                expected = 8 + header_len
-            else:
-                try:
-                    entries = json.loads(header)
-                    ends = [
-                        int(v["data_offsets"][1])
-                        for k, v in entries.items()
-                        if k != "__metadata__" and isinstance(v, dict)
-                    ]
-                    expected = 8 + header_len + max(ends, default=0)
-                except (ValueError, TypeError, KeyError, IndexError):
-                    return  # a damaged header: the parser names it
-        elif kind == "torch" and f.read(4) == b"PK\x03\x04":
-            f.seek(max(0, size - 65_536 - 22))
-            if b"PK\x05\x06" not in f.read():  # no zip end-of-central-directory record
-                raise CheckpointError(
-                    f"{path.name} is truncated ({size:,} bytes, its end is missing): "
-                    "the copy or download did not finish"
-                )
-    if expected is not None and size < expected:
-        raise CheckpointError(
-            f"{path.name} is truncated ({size:,} of {expected:,} bytes): the copy or download did not finish"
-        )
-
-
-def _check_finite(name: str, sd: Mapping[str, Tensor]) -> None:
-    """Refuse weights with NaN or infinity: such a model answers garbage for every image."""
-    for key, t in sd.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"{name} holds NaN or infinite weights (in {key}): the training diverged")
-
-
-def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
-    """Weights of any supported file, plus our parsed header metadata (None for foreign files)."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if not path.is_file():
-        raise CheckpointError(f"{path} is not a file")
-    size = path.stat().st_size
-    if size == 0:
-        raise CheckpointError(f"{path.name} is empty (0 bytes): the copy or download did not finish")
-    kind = _kind(path)
-    _check_complete(path, kind, size)
-    if kind == "unknown" and path.suffix.lower() == ".safetensors":
-        raise CheckpointError(f"{path.name} is not a valid checkpoint: the safetensors header is damaged")
-    if kind == "unknown":  # not a zip, pickle or safetensors file: an image, a text file, ...
-        raise CheckpointError(
-            f"{path.name} is not a model checkpoint (expected a .safetensors file or a PyTorch .pt/.pth state_dict)"
-        )
-    if kind == "safetensors":
-        tensors, metadata = _read_safetensors(path)
-        header = None
-        if METADATA_KEY in metadata:
-            try:
-                header = json.loads(metadata[METADATA_KEY])
-            except json.JSONDecodeError as exc:
-                raise CheckpointError(f"{path.name} is not a valid checkpoint: metadata is not JSON") from exc
-        return clean_state_dict(tensors), header
-    return clean_state_dict(_unwrap(_torch_load(path), path.name)), None
+# ------------------------------------------------------------------------------------- class names, loading
 
 
 def read_classes_file(path: str | Path) -> list[str]:
@@ -403,7 +276,7 @@ def load_checkpoint(
     """
     path = Path(path)
     sd, header = read_state_dict(path)
-    _check_finite(path.name, sd)
+    check_finite(path.name, sd)
     arch = infer_arch(sd)
     rows = num_classes_of(sd)
     if header is not None:
@@ -462,12 +335,12 @@ def load_model(
     try:
         model.load_state_dict(sd, strict=True, assign=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{Path(path).name} does not fit {meta.arch}: {_first_line(exc)}") from exc
+        raise CheckpointError(f"{Path(path).name} does not fit {meta.arch}: {first_line(exc)}") from exc
     leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if leftover:
         raise CheckpointError(f"{Path(path).name} lacks weights for {leftover[0]}")
     try:
         model.to(target)
     except (RuntimeError, EngineError) as exc:
-        raise CheckpointError(f"cannot move the model to {target}: {_first_line(exc)}") from exc
+        raise CheckpointError(f"cannot move the model to {target}: {first_line(exc)}") from exc
     return model.eval(), meta
