@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Report, scratch_dir  # noqa: E402
 
 from resnet_gui.engine.config import TrainConfig  # noqa: E402
-from resnet_gui.engine.data.dataset import scan_dataset  # noqa: E402
 from resnet_gui.engine.data.demo import make_demo_dataset  # noqa: E402
+from resnet_gui.engine.data.scan import scan_dataset  # noqa: E402
 from resnet_gui.engine.infer.bench import bench_checkpoint  # noqa: E402
 from resnet_gui.engine.infer.predict import Predictor  # noqa: E402
 from resnet_gui.engine.train.loop import train  # noqa: E402

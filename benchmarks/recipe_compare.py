@@ -30,13 +30,10 @@ from torchvision import transforms as T
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig  # noqa: E402
-from resnet_gui.engine.data.dataset import (  # noqa: E402
-    ImageDataset,
-    build_eval_transform,
-    collate_skipping,
-    scan_dataset,
-)
+from resnet_gui.engine.data.dataset import ImageDataset, collate_skipping  # noqa: E402
 from resnet_gui.engine.data.demo import make_demo_dataset  # noqa: E402
+from resnet_gui.engine.data.scan import scan_dataset  # noqa: E402
+from resnet_gui.engine.data.transforms import build_eval_transform  # noqa: E402
 from resnet_gui.engine.train.loop import train  # noqa: E402
 
 

@@ -129,7 +129,7 @@ def cmd_demo_data(args) -> int:
     )
     print(f"wrote demo dataset to {out} in {time.perf_counter() - t0:.2f}s", file=sys.stderr)
     if args.json:
-        from resnet_gui.engine.data.dataset import scan_dataset
+        from resnet_gui.engine.data.scan import scan_dataset
 
         _emit_json(scan_dataset(out).to_json())
     return EXIT_OK

@@ -19,13 +19,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
-from resnet_gui.engine.data.dataset import (
-    ImageDataset,
-    Sample,
-    build_eval_transform,
-    collate_skipping_with_indices,
-    scan_dataset,
-)
+from resnet_gui.engine.data.dataset import ImageDataset, collate_skipping_with_indices
+from resnet_gui.engine.data.scan import Sample, scan_dataset
+from resnet_gui.engine.data.transforms import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device
 from resnet_gui.engine.errors import DatasetError
 from resnet_gui.engine.model.checkpoint import load_model

@@ -10,9 +10,14 @@ import torch
 from PIL import Image
 
 from resnet_gui.engine.data import cache as C
-from resnet_gui.engine.data.dataset import SkippedItem, build_eval_transform, collate_skipping
+from resnet_gui.engine.data.dataset import SkippedItem, collate_skipping
 from resnet_gui.engine.data.images import load_image, load_image_reduced
 from resnet_gui.engine.data.scan import Sample, scan_dataset
+from resnet_gui.engine.data.transforms import (
+    build_eval_transform,
+    eval_transform_uint8,
+    train_transform_uint8,
+)
 from resnet_gui.engine.errors import ImageLoadError
 
 
@@ -69,7 +74,7 @@ def test_cached_pipeline_gives_the_same_tensors_as_the_uncached_one(tmp_path, au
     paths = [_photo(tmp_path / f"{i}.jpg", 500, 375, seed=i, quality=90) for i in range(4)]
     samples = [Sample(str(p), i % 2) for i, p in enumerate(paths)]
     side = C.cache_side(48)
-    tf = C.train_transform_uint8(48, augment)
+    tf = train_transform_uint8(48, augment)
     cache = C.DecodedCache(side)
     cached = C.CachedImageDataset(samples, tf, side, cache)
     plain = C.CachedImageDataset(samples, tf, side, None)
@@ -91,7 +96,7 @@ def test_cached_pipeline_gives_the_same_tensors_as_the_uncached_one(tmp_path, au
 def test_eval_from_the_cache_equals_the_classic_eval_transform(tmp_path) -> None:
     p = _photo(tmp_path / "a.png", 90, 70)  # PNG: no reduced decode, so the pixels must match exactly
     side = C.cache_side(32)
-    ds = C.CachedImageDataset([Sample(str(p), 0)], C.eval_transform_uint8(32), side, C.DecodedCache(side))
+    ds = C.CachedImageDataset([Sample(str(p), 0)], eval_transform_uint8(32), side, C.DecodedCache(side))
     want = build_eval_transform(32)(load_image(p))
     assert torch.allclose(ds[0][0], want, atol=1e-6)
 
@@ -100,13 +105,13 @@ def test_bad_files_become_skipped_items_once(tmp_path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
     cache = C.DecodedCache(37)
-    ds = C.CachedImageDataset([Sample(str(bad), 0)], C.eval_transform_uint8(32), 37, cache)
+    ds = C.CachedImageDataset([Sample(str(bad), 0)], eval_transform_uint8(32), 37, cache)
     for _ in range(2):
         item = ds[0]
         assert isinstance(item, SkippedItem) and "not an image" in item.reason
     assert cache.misses == 1
     with pytest.raises(ValueError, match="cache holds"):
-        C.CachedImageDataset([], C.eval_transform_uint8(32), 40, cache)
+        C.CachedImageDataset([], eval_transform_uint8(32), 40, cache)
 
 
 def test_cache_budget_decides(demo_dir) -> None:

@@ -14,19 +14,14 @@ from PIL import Image
 
 from resnet_gui.engine.config import AUGMENT_PRESETS
 from resnet_gui.engine.data.dataset import (
-    DatasetIndex,
     ImageDataset,
-    Sample,
     SkippedItem,
-    auto_img_size,
-    build_eval_transform,
-    build_train_transform,
     collate_skipping,
     collate_skipping_with_indices,
     make_weighted_sampler,
-    sample_image_size,
-    scan_dataset,
 )
+from resnet_gui.engine.data.scan import DatasetIndex, Sample, auto_img_size, sample_image_size, scan_dataset
+from resnet_gui.engine.data.transforms import PRESETS, build_eval_transform, build_train_transform
 from resnet_gui.engine.errors import DatasetError, EngineError
 
 
@@ -247,6 +242,10 @@ def test_transforms_output_shapes():
 def test_light_preset_uses_a_gentle_crop_scale():
     crop = build_train_transform(64, "light").transforms[0]
     assert crop.scale == (0.35, 1.0)
+
+
+def test_every_augmentation_choice_has_one_recipe():
+    assert set(PRESETS) == set(AUGMENT_PRESETS)
 
 
 def test_dataset_and_collate_skip_bad_files(tmp_path: Path):

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from resnet_gui.engine.data import demo
-from resnet_gui.engine.data.dataset import scan_dataset
 from resnet_gui.engine.data.demo import DEMO_CLASSES, default_demo_dir, make_demo_dataset
+from resnet_gui.engine.data.scan import scan_dataset
 from resnet_gui.engine.errors import EngineError
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from resnet_gui.engine.data.dataset import Sample
+from resnet_gui.engine.data.scan import Sample
 from resnet_gui.engine.errors import DatasetError
 from resnet_gui.engine.evaluate import evaluate_checkpoint, evaluate_model
 

@@ -83,7 +83,7 @@ def test_target_by_name_and_the_predicted_class(checkpoint) -> None:
     img = shape_image()
     auto = gradcam_image(model, img, meta.classes, meta.img_size, meta.mean, meta.std)
     with torch.no_grad():
-        from resnet_gui.engine.data.dataset import build_eval_transform
+        from resnet_gui.engine.data.transforms import build_eval_transform
 
         x = build_eval_transform(meta.img_size, meta.mean, meta.std)(img).unsqueeze(0)
         probs = torch.softmax(model(x), 1)[0]

@@ -14,8 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.engine.data.dataset import ImageDataset, Sample, build_eval_transform, scan_dataset
+from resnet_gui.engine.data.dataset import ImageDataset
 from resnet_gui.engine.data.images import is_image_file, load_image
+from resnet_gui.engine.data.scan import Sample, scan_dataset
+from resnet_gui.engine.data.transforms import build_eval_transform
 from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.infer.predict import Predictor, expand_inputs
 

@@ -35,7 +35,7 @@ def test_scanning_a_dataset_does_not_import_torch():
     """The app shows dataset counts while torch (seconds to import) is still loading on another thread."""
     assert loaded_after("from resnet_gui.engine.data import demo, scan", ("torch", "torchvision")) == []
     # and the check itself can see torch when it is there
-    assert loaded_after("import resnet_gui.engine.data.dataset", ("torch", "torchvision")) == [
+    assert loaded_after("import resnet_gui.engine.data.transforms", ("torch", "torchvision")) == [
         "torch",
         "torchvision",
     ]

@@ -36,7 +36,7 @@ def test_predictor_matches_a_manual_eval_pass(checkpoint, demo_dir):
     model.load_state_dict(state)
     model.eval()
     path = demo_dir / "star" / "star_0003.png"
-    from resnet_gui.engine.data.dataset import build_eval_transform
+    from resnet_gui.engine.data.transforms import build_eval_transform
 
     x = build_eval_transform(meta.img_size, meta.mean, meta.std)(Image.open(path).convert("RGB")).unsqueeze(0)
     with torch.no_grad():

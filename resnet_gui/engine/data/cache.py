@@ -2,12 +2,14 @@
 
 Training decodes each file once (a large JPEG at reduced scale, `images.load_image_reduced`), resizes it
 so its short side is the eval resize size (`cache_side`, i.e. img_size * 256/224) and keeps the uint8
-pixels. Every later epoch crops, flips and normalises those pixels: no file reads, no JPEG decoding.
+pixels. Every later epoch crops, flips and normalises those pixels (`transforms.train_transform_uint8`):
+no file reads, no JPEG decoding.
 `plan_cache` turns the cache on only when the whole data set fits a RAM budget; otherwise training keeps
 the decode-per-epoch path with DataLoader workers.
 
 The cached and the uncached (`cache=None`) datasets give the same tensors for the same seed: the cache only
-memoises `decode_resized`. Evaluation from the cache equals `data.build_eval_transform` on the same pixels.
+memoises `decode_resized`. Evaluation from the cache (`transforms.eval_transform_uint8`) equals
+`transforms.build_eval_transform` on the same pixels.
 """
 
 from __future__ import annotations
@@ -17,17 +19,15 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
-from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from resnet_gui.engine.config import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.data.dataset import ImageDataset, SkippedItem
 from resnet_gui.engine.data.images import load_image_reduced
 from resnet_gui.engine.data.scan import DatasetIndex, Sample, sample_image_size
-from resnet_gui.engine.errors import EngineError, ImageLoadError
+from resnet_gui.engine.data.transforms import eval_resize_size
+from resnet_gui.engine.errors import ImageLoadError
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,13 @@ __all__ = [
     "cache_side",
     "decode_resized",
     "estimate_cache_bytes",
-    "eval_transform_uint8",
     "plan_cache",
-    "train_transform_uint8",
 ]
 
 
 def cache_side(img_size: int) -> int:
     """Short side of a cached image: the eval Resize size, so centre crops need no further resizing."""
-    return round(img_size * 256 / 224)
+    return eval_resize_size(img_size)
 
 
 def decode_resized(path: str, side: int) -> torch.Tensor:
@@ -124,43 +122,8 @@ def plan_cache(
     return DecodedCache(side)
 
 
-def _to_float(mean: Sequence[float], std: Sequence[float]) -> list[Any]:
-    return [T.ConvertImageDtype(torch.float32), T.Normalize(mean, std)]
-
-
-def train_transform_uint8(
-    img_size: int,
-    augment: str = "light",
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`data.build_train_transform`, on a cached uint8 tensor instead of a PIL image."""
-    if augment not in AUGMENT_PRESETS:
-        raise EngineError(f"augment must be one of {', '.join(AUGMENT_PRESETS)}, not {augment!r}")
-    if augment == "none":
-        return eval_transform_uint8(img_size, mean, std)
-    steps: list[Any] = [
-        T.RandomResizedCrop(img_size, scale=(0.35, 1.0), antialias=True),
-        T.RandomHorizontalFlip(),
-    ]
-    if augment == "strong":
-        fill = [round(m * 255) for m in mean]
-        steps += [T.RandomRotation(15, fill=fill), T.ColorJitter(0.3, 0.3, 0.3, 0.05)]
-    steps += _to_float(mean, std)
-    if augment == "strong":
-        steps.append(T.RandomErasing(p=0.25))
-    return T.Compose(steps)
-
-
-def eval_transform_uint8(
-    img_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Centre crop + normalise a cached image (already resized to `cache_side(img_size)`)."""
-    return T.Compose([T.CenterCrop(img_size), *_to_float(mean, std)])
-
-
 class CachedImageDataset(ImageDataset):
-    """Like `data.ImageDataset`, on `decode_resized` pixels; memoised in `cache` when one is given."""
+    """Like `dataset.ImageDataset`, on `decode_resized` pixels; memoised in `cache` when one is given."""
 
     def __init__(
         self,

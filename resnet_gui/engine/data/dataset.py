@@ -1,7 +1,7 @@
-"""Datasets as tensors: transforms, `ImageDataset` and its collate functions, the balancing sampler.
+"""Datasets as tensors: `ImageDataset` and its collate functions, the balancing sampler.
 
-The index itself (`scan_dataset`, `DatasetIndex`, `Sample`) lives in the torch-free `scan.py` and is
-re-exported here. Bad images are found later, one at a time, by `ImageDataset`, which returns a `SkippedItem` for them
+The index itself (`scan_dataset`, `DatasetIndex`, `Sample`) lives in the torch-free `scan.py`, the
+preprocessing in `transforms.py`. Bad images are found later, one at a time, by `ImageDataset`, which returns a `SkippedItem` for them
 instead of raising; `collate_skipping` drops those from the batch and reports them.
 """
 
@@ -14,75 +14,21 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
-from torchvision import transforms as T
 
-from resnet_gui.engine.config import AUGMENT_PRESETS, IMAGENET_MEAN, IMAGENET_STD
-from resnet_gui.engine.data.images import IMAGE_EXTENSIONS, load_image
-from resnet_gui.engine.data.scan import DatasetIndex, Sample, auto_img_size, sample_image_size, scan_dataset
-from resnet_gui.engine.errors import EngineError, ImageLoadError
+from resnet_gui.engine.data.images import load_image
+from resnet_gui.engine.data.scan import Sample
+from resnet_gui.engine.errors import ImageLoadError
 
 log = logging.getLogger(__name__)
 
 
 __all__ = [
-    "AUGMENT_PRESETS",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "IMAGE_EXTENSIONS",
-    "DatasetIndex",
     "ImageDataset",
-    "Sample",
     "SkippedItem",
-    "auto_img_size",
-    "build_eval_transform",
-    "build_train_transform",
     "collate_skipping",
     "collate_skipping_with_indices",
     "make_weighted_sampler",
-    "sample_image_size",
-    "scan_dataset",
 ]
-
-
-# --- transforms --------------------------------------------------------------------------------------
-
-
-def build_eval_transform(
-    img_size: int,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> Callable[[Any], torch.Tensor]:
-    """Resize(img_size * 256/224) -> CenterCrop(img_size) -> tensor -> normalise: the classic recipe, scaled."""
-    return T.Compose(
-        [
-            T.Resize(round(img_size * 256 / 224)),
-            T.CenterCrop(img_size),
-            T.ToTensor(),
-            T.Normalize(mean, std),
-        ]
-    )
-
-
-def build_train_transform(
-    img_size: int,
-    augment: str = "light",
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> Callable[[Any], torch.Tensor]:
-    """Training transform for an augmentation preset: "none", "light" or "strong"."""
-    if augment not in AUGMENT_PRESETS:
-        raise EngineError(f"augment must be one of {', '.join(AUGMENT_PRESETS)}, not {augment!r}")
-    if augment == "none":
-        return build_eval_transform(img_size, mean, std)
-    # scale=(0.35, 1): the default 0.08 crops away the object on small images
-    steps: list[Any] = [T.RandomResizedCrop(img_size, scale=(0.35, 1.0)), T.RandomHorizontalFlip()]
-    if augment == "strong":
-        fill = [round(m * 255) for m in mean]  # rotated corners in the mean colour, i.e. zero after Normalize
-        steps += [T.RandomRotation(15, fill=fill), T.ColorJitter(0.3, 0.3, 0.3, 0.05)]
-    steps += [T.ToTensor(), T.Normalize(mean, std)]
-    if augment == "strong":
-        steps.append(T.RandomErasing(p=0.25))
-    return T.Compose(steps)
 
 
 # --- dataset and batching ----------------------------------------------------------------------------
@@ -105,11 +51,6 @@ class ImageDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
-
-    @property
-    def labels(self) -> list[int]:
-        """Class index of every sample, in order."""
-        return [s.label for s in self.samples]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int] | SkippedItem:
         sample = self.samples[i]

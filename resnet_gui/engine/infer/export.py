@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from resnet_gui.engine.data.transforms import eval_resize_size
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.fileio import atomic_write_bytes
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
@@ -26,7 +27,7 @@ def export_metadata(meta: CheckpointMeta) -> dict[str, str]:
     `classes` is one name per line and `mean`/`std` are comma-separated, as the first exports wrote them;
     `preprocessing` spells out the eval transform, so the logits match PyTorch's on the same image.
     """
-    resize = round(meta.img_size * 256 / 224)
+    resize = eval_resize_size(meta.img_size)
     return {
         "format": "resnet-gui",
         "arch": meta.arch,

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from resnet_gui.engine.data.dataset import build_eval_transform
 from resnet_gui.engine.data.images import load_image
+from resnet_gui.engine.data.transforms import build_eval_transform
 from resnet_gui.engine.errors import EngineError
 
 log = logging.getLogger(__name__)

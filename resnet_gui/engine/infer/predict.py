@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from resnet_gui.engine.data.dataset import build_eval_transform
 from resnet_gui.engine.data.images import is_image_file, load_image, load_image_reduced
 from resnet_gui.engine.data.scan import IGNORED_DIRS
+from resnet_gui.engine.data.transforms import build_eval_transform
 from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model

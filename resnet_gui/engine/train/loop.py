@@ -34,21 +34,14 @@ from resnet_gui.engine.config import (
     TrainConfig,
     TrainResult,
 )
-from resnet_gui.engine.data.cache import (
-    CachedImageDataset,
-    eval_transform_uint8,
-    plan_cache,
-    train_transform_uint8,
-)
-from resnet_gui.engine.data.dataset import (
-    DatasetIndex,
-    ImageDataset,
-    auto_img_size,
+from resnet_gui.engine.data.cache import CachedImageDataset, plan_cache
+from resnet_gui.engine.data.dataset import ImageDataset, collate_skipping, make_weighted_sampler
+from resnet_gui.engine.data.scan import DatasetIndex, auto_img_size, scan_dataset
+from resnet_gui.engine.data.transforms import (
     build_eval_transform,
     build_train_transform,
-    collate_skipping,
-    make_weighted_sampler,
-    scan_dataset,
+    eval_transform_uint8,
+    train_transform_uint8,
 )
 from resnet_gui.engine.device import device_name, resolve_device
 from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory, EngineError
