@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data.demo import make_demo_dataset
+from resnet_gui.engine.infer.export import METADATA_FILE
 from resnet_gui.engine.train.loop import train
 
 # amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/plan.py); the shared run
@@ -35,3 +39,17 @@ def trained(tmp_path_factory, demo_dir):
 @pytest.fixture(scope="session")
 def checkpoint(trained) -> Path:
     return Path(trained[0].checkpoint)
+
+
+def read_export_metadata(path: str | Path) -> dict[str, str]:
+    """The export_metadata() in an exported .onnx or TorchScript file, read as a user of the file would."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    extra = {METADATA_FILE: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated upstream
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return json.loads(extra[METADATA_FILE])

@@ -66,7 +66,7 @@ def test_bench_json_and_table(capsys, checkpoint):
 
 
 def test_export_both_formats(capsys, checkpoint, tmp_path):
-    from resnet_gui.engine.infer.export import read_export_metadata
+    from tests._fixtures import read_export_metadata
 
     code, _, err = run_cli(
         capsys, "export", checkpoint, "--format", "torchscript", "--out", tmp_path / "m.pt"

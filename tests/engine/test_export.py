@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.infer.export import export_model, read_export_metadata
+from resnet_gui.engine.infer.export import export_model
 from resnet_gui.engine.infer.predict import Predictor
 from resnet_gui.engine.model.checkpoint import load_model
+from tests._fixtures import read_export_metadata
 
 CLASSES = ["circle", "square", "star", "triangle"]
 
@@ -73,11 +74,6 @@ def test_torchscript_reproduces_logits_and_carries_metadata(checkpoint, tmp_path
     )
 
 
-def test_unknown_format_and_a_foreign_torchscript_file(checkpoint, tmp_path) -> None:
+def test_unknown_format(checkpoint, tmp_path) -> None:
     with pytest.raises(EngineError, match="onnx or torchscript"):
         export_model(checkpoint, "tflite", tmp_path / "m.tflite")
-    plain = tmp_path / "plain.pt"
-    with pytest.warns(FutureWarning):
-        torch.jit.save(torch.jit.script(torch.nn.Identity()), str(plain))
-    with pytest.raises(EngineError, match="no resnet-gui metadata"):
-        read_export_metadata(plain)

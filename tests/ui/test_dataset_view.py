@@ -7,7 +7,7 @@ import shutil
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 
-from resnet_gui.ui.dataset.view import THUMB, ImageDialog
+from resnet_gui.ui.dataset.widgets import THUMB, ImageDialog
 from tests.ui.helpers import open_dataset
 
 

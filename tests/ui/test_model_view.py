@@ -80,7 +80,7 @@ def test_model_tab_shows_the_loaded_checkpoint_and_exports_it(qtbot, window, che
         dialog.export_button.click()
         assert dialog.is_running() and not dialog.export_button.isEnabled()
     assert out.is_file() and "Wrote" in dialog.status.text() and "MB" in dialog.status.text()
-    from resnet_gui.engine.infer.export import read_export_metadata
+    from tests._fixtures import read_export_metadata
 
     assert read_export_metadata(out)["classes"].split("\n") == ["circle", "square", "star", "triangle"]
     qtbot.waitUntil(lambda: not dialog.is_running())

@@ -47,25 +47,6 @@ def export_metadata(meta: CheckpointMeta) -> dict[str, str]:
     }
 
 
-def read_export_metadata(path: str | Path) -> dict[str, str]:
-    """The export_metadata() stored in an exported .onnx or TorchScript file."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        if importlib.util.find_spec("onnx") is None:
-            raise EngineError("reading ONNX metadata needs the 'onnx' package: pip install onnx")
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
-        return {p.key: p.value for p in proto.metadata_props}
-    extra = {METADATA_FILE: ""}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    if not extra[METADATA_FILE]:
-        raise EngineError(f"{path.name} holds no resnet-gui metadata")
-    return json.loads(extra[METADATA_FILE])
-
-
 def export_model(
     checkpoint: str | Path, fmt: str, out: str | Path | None = None, classes_file: str | Path | None = None
 ) -> Path:
