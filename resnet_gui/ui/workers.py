@@ -111,7 +111,7 @@ class _Job(QObject):
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
 
-    def _call(self, name: str, *args: Any) -> None:
+    def deliver(self, name: str, *args: Any) -> None:
         callback = self.callbacks.get(name)
         if callback is not None and not self.cancelled:
             callback(*args)
@@ -119,15 +119,15 @@ class _Job(QObject):
     # bound slots of a GUI-thread object: the worker's signals arrive here on the GUI thread
     @Slot(object)
     def _on_event(self, event: object) -> None:
-        self._call("on_event", event)
+        self.deliver("on_event", event)
 
     @Slot(object)
     def _on_returned(self, result: object) -> None:
-        self._call("on_done", result)
+        self.deliver("on_done", result)
 
     @Slot(object)
     def _on_errored(self, exc: BaseException) -> None:
-        self._call("on_error", exc)
+        self.deliver("on_error", exc)
 
     @Slot()
     def _on_finished(self) -> None:
@@ -150,6 +150,7 @@ class LatestJob(QObject):
         super().__init__(parent)
         self._current: _Job | None = None  # the newest request: running, or waiting for `_running`
         self._running: _Job | None = None  # the job whose thread runs now (perhaps cancelled)
+        self._ended_job: _Job | None = None  # kept until the next one ends: never deleted in its own slot
 
     def start(
         self,
@@ -189,10 +190,6 @@ class LatestJob(QObject):
         """True from `start` until the newest job's `on_finished` (also while it waits for an older one)."""
         return self._current is not None
 
-    @property
-    def stopping(self) -> bool:
-        return self._current is not None and self._current.worker.stopping
-
     def shutdown(self) -> None:
         """Cancel, and wait for the thread still running (window closing)."""
         self.cancel()
@@ -205,10 +202,10 @@ class LatestJob(QObject):
         self._running.worker.start()
 
     def _ended(self, job: _Job) -> None:
-        self._running = None
+        self._running, self._ended_job = None, job
         if job is self._current:
             self._current = None
-            job._call("on_finished")
+            job.deliver("on_finished")
         if self._current is not None and self._running is None:
             self._launch()  # the newest request, waiting for the cancelled one to end
 

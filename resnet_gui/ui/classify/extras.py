@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from resnet_gui.ui.jobs import Row
 
     CamSource = Image.Image | QImage | str  # the decoded picture, a pasted image, or a file
+    CamKey = tuple[int, str | int]  # (id of the predictor, the file or id of the pasted image)
 
 CAM_MAX_SIDE = PREVIEW_SIDE  # the overlay is made at screen size, like the preview
 CAM_CACHE = 32
@@ -79,7 +80,7 @@ class CamToggle(QObject):
         self._row: Row | None = None
         self._source: CamSource | None = None
         self._job = LatestJob(self)
-        self._cache: OrderedDict[tuple[int, Any], tuple[QImage, dict]] = OrderedDict()
+        self._cache: OrderedDict[CamKey, tuple[QImage, dict]] = OrderedDict()
 
     # --- inputs from the view ---------------------------------------------------------------------
     def set_predictor(self, predictor: Predictor | None) -> None:
@@ -114,7 +115,7 @@ class CamToggle(QObject):
         self._job.shutdown()
 
     # --- jobs -------------------------------------------------------------------------------------
-    def _key(self, row: Row) -> tuple[int, Any]:
+    def _key(self, row: Row) -> CamKey:
         return (id(self.predictor), row.path if row.path else id(row.image))
 
     @Slot(bool)
@@ -146,7 +147,7 @@ class CamToggle(QObject):
             on_error=self._on_failed,
         )
 
-    def _on_done(self, key: tuple[int, Any], result: tuple[QImage, dict]) -> None:
+    def _on_done(self, key: CamKey, result: tuple[QImage, dict]) -> None:
         self._cache[key] = result
         while len(self._cache) > CAM_CACHE:
             self._cache.popitem(last=False)

@@ -19,6 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QColor,
     QImage,
+    QMouseEvent,
     QPixmap,
     QResizeEvent,
 )
@@ -224,7 +225,7 @@ class DropZone(QLabel):
         )
         self.setMinimumHeight(240)
 
-    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
             self.clicked.emit()
 
