@@ -164,7 +164,7 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
     figures: dict = {"platform": app.platformName()}
 
     # torch loads on a worker after the window is up; let that finish so it does not count below.
-    wait(lambda: window.training_view._facts or time.monotonic() < 0, 120, "torch and the model facts")
+    wait(lambda: window.training_view.form.facts or time.monotonic() < 0, 120, "torch and the model facts")
 
     def scroll_through(seconds: float) -> None:
         bar = view.grid.verticalScrollBar()
@@ -222,7 +222,7 @@ def gui_child(tmp: Path, files: int, quick: bool) -> dict:
     view.open_folder(str(demo))
     wait(lambda: loaded, 60, "the demo folder")
     tv = window.training_view
-    tv.epochs.setValue(2 if quick else 3)
+    tv.form.epochs.setValue(2 if quick else 3)
     window.tabs.setCurrentIndex(1)
     finished: list = []
     tv.run_finished.connect(finished.append)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from resnet_gui import __version__
+from resnet_gui.format import fmt_duration, fmt_pct
 
 SUBCOMMANDS = ("gui", "demo-data", "train", "predict", "eval", "inspect", "export", "bench")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -31,16 +32,13 @@ class CliError(Exception):
 
 
 def _fmt_s(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    """ETA and wall time in progress lines: 00:42, 12:03, 1:02:03; --:-- when unknown."""
+    return fmt_duration(seconds, unknown="--:--", pad_minutes=True)
 
 
 def _pct(x: float | None) -> str:
-    return "  n/a" if x is None else f"{100 * x:5.1f}%"
+    """A percentage in an aligned column: ` 88.8%`, `  n/a`."""
+    return fmt_pct(x, unknown="  n/a", width=5)
 
 
 class TrainProgress:
@@ -219,7 +217,7 @@ def cmd_predict(args) -> int:
             if pred.error:
                 print(f"{path}: error: {pred.error}")
             else:
-                tops = ", ".join(f"{c} {100 * p:.1f}%" for c, p in pred.topk)
+                tops = ", ".join(f"{c} {fmt_pct(p)}" for c, p in pred.topk)
                 t = pred.timing_ms
                 print(
                     f"{path}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "

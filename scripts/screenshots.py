@@ -135,7 +135,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     figures["demo_images"] = loaded[0].index.num_images
     view = window.dataset_view
     wait(lambda: view.model.cached_count() >= 20, 60, "thumbnails")  # the ones on screen
-    wait(lambda: window.training_view._facts, 60, "model facts")
+    wait(lambda: window.training_view.form.facts, 60, "model facts")
     settle()
     window.grab().save(str(out / "dataset.png"))
 
@@ -164,7 +164,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     heartbeat.start()
     last[0] = time.perf_counter()
     tv.start()
-    target = max(2, tv.epochs.value() // 2 + 1)
+    target = max(2, tv.form.epochs.value() // 2 + 1)
     wait(lambda: len(epochs_done) >= target or finished, 600, "a few epochs")
     settle(500)
     heartbeat.stop()  # the grab itself takes a while: keep it out of the figures
@@ -175,8 +175,8 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     heartbeat.stop()
     wall = time.perf_counter() - t0
     figures["train_defaults"] = {
-        "arch": tv.arch.currentData(),
-        "epochs": tv.epochs.value(),
+        "arch": tv.form.arch.currentData(),
+        "epochs": tv.form.epochs.value(),
         "img_size": tv.result.img_size,
         "wall_s": round(wall, 1),
         "best_val_acc": tv.result.best_val_acc,
@@ -196,7 +196,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     iv = window.inference_view
     ckpts: list = []
     iv.checkpoint_loaded.connect(ckpts.append)
-    tv.use_button.click()
+    tv.result_box.use_button.click()
     wait(lambda: ckpts, 120, "the checkpoint")
     from resnet_gui.engine.data.demo import make_demo_dataset
 

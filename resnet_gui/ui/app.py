@@ -62,10 +62,9 @@ def create_app() -> object:
     app.setApplicationName(APP)
     app.setApplicationDisplayName("ResNet GUI")
     app.setApplicationVersion(__version__)
-    if getattr(app, "_gui_thread_gc", None) is None:
-        from resnet_gui.ui.common import GuiThreadGC
+    from resnet_gui.ui import collector
 
-        app._gui_thread_gc = GuiThreadGC()  # never collect (and destroy Qt objects) on a worker thread
+    collector.install()  # never collect (and destroy Qt objects) on a worker thread
     return app
 
 

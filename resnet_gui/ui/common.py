@@ -1,8 +1,7 @@
-"""Small pieces the views share: settings, formatting, the message bar, checkpoint file types."""
+"""Small pieces the views share: settings, the message bar, headings, checkpoint file types."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,34 +33,6 @@ def settings_list(s: QSettings, key: str) -> list[str]:
 
 def is_checkpoint_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """0:42, 12:03, 1:02:03; '--' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def fmt_count(n: float) -> str:
-    """11.7 M, 1.8 G, 940 k."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f}"
-
-
-def fmt_pct(x: float | None) -> str:
-    return "--" if x is None else f"{100.0 * x:.1f}%"
-
-
-def fmt_ms(x: float | None) -> str:
-    if x is None:
-        return "--"
-    return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
 
 
 def mono_font() -> QFont:
@@ -148,42 +119,6 @@ class MessageBar(QFrame):
         box.setDetailedText(self._details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-
-
-class GuiThreadGC:
-    """Python's cyclic garbage collector, run only on the GUI thread.
-
-    Automatic collection runs in whichever thread happens to allocate: a worker thread (loading a
-    checkpoint, computing Grad-CAM) could then destroy a Qt object that lives on the GUI thread, which
-    crashes Qt (seen once in the tests: a segfault inside a collection on a worker thread). Automatic
-    collection is switched off and a GUI-thread timer collects with the same generation thresholds, the
-    pattern of pyqtgraph's `util.garbage_collector`. `stop()` restores automatic collection.
-    """
-
-    def __init__(self, interval_ms: int = 500):
-        import gc
-
-        from PySide6.QtCore import QTimer
-
-        self._gc = gc
-        self._was_enabled = gc.isenabled()
-        self._threshold = gc.get_threshold()
-        gc.disable()
-        self.timer = QTimer()
-        self.timer.timeout.connect(self.check)
-        self.timer.start(interval_ms)
-
-    def check(self) -> None:
-        gc, (t0, t1, t2) = self._gc, self._threshold
-        c0, c1, c2 = gc.get_count()
-        if c0 > t0:
-            gen = 2 if (c1 > t1 and c2 > t2) else 1 if c1 > t1 else 0
-            gc.collect(gen)
-
-    def stop(self) -> None:
-        self.timer.stop()
-        if self._was_enabled:
-            self._gc.enable()
 
 
 class HeadedTableModel(QAbstractTableModel):

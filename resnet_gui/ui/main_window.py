@@ -1,11 +1,16 @@
-"""The main window: three tabs (Dataset, Train, Classify), menus, status bar, drops and settings."""
+"""The main window: four tabs (Dataset, Train, Classify, Model), menus, status bar, drops and settings.
+
+It creates the one app state (ui/state.py) and hands it to every view; the views follow it rather than
+each other. What is left here is the window's own: menus, recent files, the status bar, drops anywhere,
+the device probe and shutdown.
+"""
 
 from __future__ import annotations
 
-import gc
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, Slot, qVersion
@@ -14,6 +19,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QTabWidget,
     QVBoxLayout,
@@ -21,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui import __version__
-from resnet_gui.engine.events import ImageSkipped
+from resnet_gui.ui import collector
 from resnet_gui.ui.classify.view import InferenceView
 from resnet_gui.ui.common import (
     CHECKPOINT_FILTER,
@@ -31,37 +37,22 @@ from resnet_gui.ui.common import (
     settings_list,
 )
 from resnet_gui.ui.dataset.view import DatasetView
+from resnet_gui.ui.jobs import probe_devices
 from resnet_gui.ui.model.view import ModelView
+from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train.view import TrainingView
-from resnet_gui.ui.workers import Worker
+from resnet_gui.ui.workers import LatestJob
+
+if TYPE_CHECKING:
+    from resnet_gui.ui.jobs import ScanResult
+    from resnet_gui.ui.model.export_dialog import ExportDialog
 
 MAX_RECENT = 8
-_GC_FROZEN = False
 DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB, MODEL_TAB = 0, 1, 2, 3
 
 
-def probe_devices() -> dict[str, str | None]:
-    """Readable names of the devices torch can use here ("auto" included); None where there is none.
-
-    Runs off the GUI thread: it is also where torch and the engine get imported while the window shows.
-    """
-    from resnet_gui.engine import device as dev
-    from resnet_gui.engine.errors import EngineError
-
-    names: dict[str, str | None] = {}
-    for key in ("auto", "cpu", "cuda", "mps"):
-        try:
-            names[key] = dev.device_name(dev.resolve_device(key))
-        except EngineError:
-            names[key] = None
-    import resnet_gui.engine.infer.predict  # noqa: F401  (warm the imports the first click needs)
-    import resnet_gui.engine.train.loop  # noqa: F401
-
-    return names
-
-
 class MainWindow(QMainWindow):
-    """Wires the three views together; owns nothing but menus, the status bar and settings."""
+    """Hands the app state to the four views; owns nothing but menus, the status bar and settings."""
 
     #: Closing mid-training asks first. Tests that close mid-run on purpose turn it off.
     confirm_close_mid_run = True
@@ -70,21 +61,20 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("ResNet GUI")
         self.setAcceptDrops(True)
-        self.devices: dict[str, str | None] = {}
+        self.state = AppState(self)
         self._busy: dict[str, str] = {}
         self._closed = False
-        self._pending_dataset: Any = None  # a folder opened mid-run reaches the Train tab when the run ends
+        self._export_dialog: ExportDialog | None = None
 
-        self.dataset_view = DatasetView()
-        self.training_view = TrainingView(runs_dir=runs_dir)
-        self.inference_view = InferenceView()
+        self.dataset_view = DatasetView(self.state)
+        self.training_view = TrainingView(self.state, runs_dir=runs_dir)
+        self.inference_view = InferenceView(self.state)
+        self.model_view = ModelView(self.state)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.dataset_view, "Dataset")
         self.tabs.addTab(self.training_view, "Train")
         self.tabs.addTab(self.inference_view, "Classify")
-        self.model_view = ModelView()
-        self._export_dialog: Any = None
         self.tabs.addTab(self.model_view, "Model")
         self.tabs.setTabToolTip(MODEL_TAB, "Layers, parameters and GFLOPs of the model (Ctrl+4)")
         self.tabs.setTabToolTip(DATASET_TAB, "What is in your image folder (Ctrl+1)")
@@ -104,16 +94,20 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.device_label)
 
-        self._build_menus()
+        self.recent_menu = self._build_menus()
         self._connect()
         self._restore_geometry()
-        self._device_worker = Worker(probe_devices, events=False)
-        self._device_worker.returned.connect(self._on_devices)
-        self._device_worker.errored.connect(self._on_devices_failed)
-        self._device_worker.start()
+        self._device_probe = LatestJob(self)
+        self._device_probe.start(probe_devices, on_done=self._on_devices, on_error=self._on_devices_failed)
 
     # --- menus ------------------------------------------------------------------------------------
-    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable[..., object],
+        shortcut: str | QKeySequence.StandardKey | None = None,
+        tip: str = "",
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -122,7 +116,8 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         return action
 
-    def _build_menus(self) -> None:
+    def _build_menus(self) -> QMenu:
+        """File, View and Help; returns File > Recent (filled each time it opens)."""
         bar = self.menuBar()
         file = bar.addMenu("&File")
         file.addAction(
@@ -136,8 +131,8 @@ class MainWindow(QMainWindow):
         file.addAction(
             self._action("&Export Model…", self.export_model, "Ctrl+E", "Save as ONNX or TorchScript")
         )
-        self.recent_menu = file.addMenu("&Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        recent = file.addMenu("&Recent")
+        recent.aboutToShow.connect(self._fill_recent)
         file.addSeparator()
         quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
@@ -154,6 +149,7 @@ class MainWindow(QMainWindow):
         about = self._action("&About ResNet GUI", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         helpm.addAction(about)
+        return recent
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -185,20 +181,17 @@ class MainWindow(QMainWindow):
 
     # --- wiring -----------------------------------------------------------------------------------
     def _connect(self) -> None:
-        d, t, i = self.dataset_view, self.training_view, self.inference_view
-        d.dataset_loaded.connect(self._on_dataset_loaded)
-        t.val_split_changed.connect(d.set_val_split)
-        t.use_checkpoint.connect(self._use_checkpoint)
-        t.results.open_in_classify.connect(self.classify_with)
+        d, t, i, m = self.dataset_view, self.training_view, self.inference_view, self.model_view
+        self.state.dataset_changed.connect(self._on_dataset_changed)
+        self.state.checkpoint_changed.connect(self._on_checkpoint_changed)
+        t.use_checkpoint.connect(self.open_checkpoint)
+        t.open_in_classify.connect(self.classify_with)
         t.running_changed.connect(self._on_training_running)
-        i.checkpoint_loaded.connect(self._on_checkpoint_loaded)
         i.go_train.connect(lambda: self.tabs.setCurrentIndex(TRAIN_TAB))
         i.open_checkpoint_requested.connect(self.choose_checkpoint)
+        m.export_requested.connect(self.export_model)
         for name, view in (("dataset", d), ("train", t), ("classify", i)):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
-        self.model_view.follow(t, i, d)
-        self.model_view.export_requested.connect(self.export_model)
-        t.engine_event.connect(self._on_training_event)
 
     def _set_busy(self, name: str, text: str) -> None:
         if text:
@@ -208,53 +201,28 @@ class MainWindow(QMainWindow):
         self.status_label.setText("   |   ".join(self._busy.values()) or "Ready")
 
     @Slot(object)
-    def _on_dataset_loaded(self, result: Any) -> None:
-        if self.training_view.is_running():  # the running run keeps its data and its panel
-            self._pending_dataset = result
-        else:
-            self.training_view.set_dataset(result)
+    def _on_dataset_changed(self, result: ScanResult) -> None:
         self.setWindowTitle(f"{'Demo dataset' if result.is_demo else Path(result.root).name} — ResNet GUI")
         if not result.is_demo:
             settings().setValue("last_folder", result.root)
             self._remember("recent/folders", result.root)
 
     @Slot(str)
-    def _on_checkpoint_loaded(self, path: str) -> None:
+    def _on_checkpoint_changed(self, path: str) -> None:
         settings().setValue("last_checkpoint", path)
         self._remember("recent/checkpoints", path)
 
     @Slot(bool)
     def _on_training_running(self, running: bool) -> None:
         self.tabs.setTabText(TRAIN_TAB, "Train ●" if running else "Train")
-        if not running and self._pending_dataset is not None:
-            result, self._pending_dataset = self._pending_dataset, None
-            self.training_view.set_dataset(result)
 
-    @Slot(object)
-    def _on_training_event(self, e: object) -> None:
-        if isinstance(e, ImageSkipped):  # files training could not read join the Dataset tab's problems
-            self.dataset_view._on_unreadable(e.path, e.reason)
-
-    @Slot(str)
-    def _use_checkpoint(self, path: str) -> None:
-        self.open_checkpoint(path)
-
-    @Slot(object)
-    def _on_devices(self, names: dict) -> None:
+    def _on_devices(self, names: dict[str, str | None]) -> None:
         if self._closed:  # the probe outlived the window: start nothing more
             return
-        # torch and the engine are imported now: move their ~300k objects out of the collector's way.
-        # A full collection over them holds the GIL for ~0.5 s and freezes the window; after this ~50 ms.
-        global _GC_FROZEN
-        if not _GC_FROZEN:
-            gc.freeze()
-            _GC_FROZEN = True
-        self.devices = names
+        collector.freeze_imported()  # torch and the engine are imported now, for good
         self.device_label.setText(f"Device: {names.get('auto') or 'CPU'}")
-        self.training_view.set_devices(names)
-        self.training_view.start_model_facts()
+        self.state.set_devices(names)  # the Train form names them and measures the architectures
 
-    @Slot(object)
     def _on_devices_failed(self, exc: BaseException) -> None:
         self.device_label.setText("Device: unknown")
         self.show_error(f"Could not load PyTorch: {exc}")
@@ -282,13 +250,13 @@ class MainWindow(QMainWindow):
         if self._export_dialog is not None and self._export_dialog.is_running():
             self._export_dialog.raise_()
             return
-        ckpt = checkpoint if isinstance(checkpoint, str) and checkpoint else self.inference_view.checkpoint
+        ckpt = checkpoint if isinstance(checkpoint, str) and checkpoint else self.state.checkpoint
         self._export_dialog = ExportDialog(ckpt, self)
         self._export_dialog.open()
 
     def classify_with(self, paths: list[str], checkpoint: str) -> None:
         """Classify files in the Classify tab with `checkpoint` (loaded first unless it is already)."""
-        if checkpoint and self.inference_view.checkpoint != checkpoint:
+        if checkpoint and self.state.checkpoint != checkpoint:
             self.inference_view.load_checkpoint(checkpoint)
         self.tabs.setCurrentIndex(CLASSIFY_TAB)
         self.inference_view.classify(paths)
@@ -336,7 +304,7 @@ class MainWindow(QMainWindow):
         import torch
         import torchvision
 
-        device = self.devices.get("auto") or "still detecting…"
+        device = self.state.devices.get("auto") or "still detecting…"
         QMessageBox.about(
             self,
             "About ResNet GUI",
@@ -377,7 +345,7 @@ class MainWindow(QMainWindow):
         self.model_view.shutdown()
         if self._export_dialog is not None:
             self._export_dialog.shutdown()
-        self._device_worker.join()
+        self._device_probe.shutdown()
 
     def _confirm_stop_training(self) -> bool:
         answer = QMessageBox.question(

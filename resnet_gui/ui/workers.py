@@ -5,16 +5,16 @@ function reports through `on_event` come out as `event(object)`, then `returned(
 `errored(exception)`, then `finished()`. `stop()` sets the `threading.Event` the engine checks between
 batches; `join()` waits for the thread. Views connect to the signals and only draw.
 
+`LatestJob` is the one "one job at a time, the newest request wins" helper every view uses: starting a
+job cancels (and disconnects) the one before it. The functions the workers run live in ui/jobs.py.
+
 `ImageLoader` decodes images into small QImages on a QThreadPool (newest request first, so the rows on
 screen come before the ones scrolled past) for thumbnails and previews.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +22,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
+
+from resnet_gui.ui.jobs import load_qimage
 
 log = logging.getLogger(__name__)
 
@@ -97,38 +99,115 @@ class Worker(QObject):
             self.finished.emit()
 
 
-def lower_thread_priority(niceness: int = 5) -> None:
-    """Be nice to the GUI: on Linux niceness is per thread and inherited by the threads (torch's OpenMP
-    team) and processes (DataLoader workers) this one starts, so the window stays smooth while they
-    use every core. Elsewhere a no-op (macOS would renice the whole process)."""
-    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):  # not allowed here: run at normal priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+class _Job(QObject):
+    """One request of a LatestJob: its Worker, and the owner's callbacks while it is not cancelled."""
+
+    def __init__(self, owner: LatestJob, worker: Worker, callbacks: dict[str, Callable[..., Any] | None]):
+        super().__init__()
+        self.owner, self.worker, self.callbacks = owner, worker, callbacks
+        self.cancelled = False
+        worker.event.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+
+    def deliver(self, name: str, *args: Any) -> None:
+        callback = self.callbacks.get(name)
+        if callback is not None and not self.cancelled:
+            callback(*args)
+
+    # bound slots of a GUI-thread object: the worker's signals arrive here on the GUI thread
+    @Slot(object)
+    def _on_event(self, event: object) -> None:
+        self.deliver("on_event", event)
+
+    @Slot(object)
+    def _on_returned(self, result: object) -> None:
+        self.deliver("on_done", result)
+
+    @Slot(object)
+    def _on_errored(self, exc: BaseException) -> None:
+        self.deliver("on_error", exc)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.worker.join()  # returns at once: the function is over, its thread is exiting
+        self.owner._ended(self)
 
 
-def pil_to_qimage(img: Any) -> QImage:
-    """A PIL image (any mode) as an RGB QImage that owns its pixels; safe to build off the GUI thread."""
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    data = img.tobytes("raw", "RGB")
-    qimg = QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888)
-    return qimg.copy()
+class LatestJob(QObject):
+    """One job at a time for one view, and the newest request wins.
 
+    `start(fn, *args)` cancels the job before it, as Orange's `ConcurrentMixin.start()` does: its stop
+    flag is set and nothing it reports reaches the view any more (superqt's workers send no `returned`
+    after an abort). The new job runs as soon as the cancelled one's thread has ended, so a view's jobs
+    never compete for the CPU; while it waits, a newer `start` replaces it. Callbacks run on the GUI
+    thread: `on_event(e)` per event (`events=True`: `fn` gets `on_event` and `stop` keyword arguments),
+    then `on_done(result)` or `on_error(exc)`, then `on_finished()`; a cancelled job calls none of them.
+    """
 
-def load_qimage(path: str, max_side: int, upscale: bool = False) -> tuple[QImage, dict]:
-    """Decode `path` with the engine's one image loader, fit it in `max_side`, return (QImage, info)."""
-    from PIL import Image
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._current: _Job | None = None  # the newest request: running, or waiting for `_running`
+        self._running: _Job | None = None  # the job whose thread runs now (perhaps cancelled)
+        self._ended_job: _Job | None = None  # kept until the next one ends: never deleted in its own slot
 
-    from resnet_gui.engine.data.images import load_image
+    def start(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        events: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.cancel()
+        callbacks = {
+            "on_event": on_event,
+            "on_done": on_done,
+            "on_error": on_error,
+            "on_finished": on_finished,
+        }
+        self._current = _Job(self, Worker(fn, *args, events=events, **kwargs), callbacks)
+        if self._running is None:
+            self._launch()
 
-    img = load_image(path)
-    info = {"width": img.width, "height": img.height}
-    if upscale and max(img.size) < max_side:  # small images fill their thumbnail cell
-        scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
-    else:
-        img.thumbnail((max_side, max_side))
-    return pil_to_qimage(img), info
+    def cancel(self) -> None:
+        """Stop the current job and forget it: none of its callbacks will run."""
+        job, self._current = self._current, None
+        if job is not None:
+            job.cancelled = True
+            job.worker.stop()
+
+    def stop(self) -> None:
+        """Ask the current job to stop (the engine checks between steps); it still reports its result."""
+        if self._current is not None:
+            self._current.worker.stop()
+
+    def is_running(self) -> bool:
+        """True from `start` until the newest job's `on_finished` (also while it waits for an older one)."""
+        return self._current is not None
+
+    def shutdown(self) -> None:
+        """Cancel, and wait for the thread still running (window closing)."""
+        self.cancel()
+        job = self._running
+        if job is not None:
+            job.worker.stop_and_join()
+
+    def _launch(self) -> None:
+        self._running = self._current
+        self._running.worker.start()
+
+    def _ended(self, job: _Job) -> None:
+        self._running, self._ended_job = None, job
+        if job is self._current:
+            self._current = None
+            job.deliver("on_finished")
+        if self._current is not None and self._running is None:
+            self._launch()  # the newest request, waiting for the cancelled one to end
 
 
 class _LoaderSignals(QObject):
@@ -226,7 +305,7 @@ class ImageLoader(QObject):
                     return
                 path = self._queue.pop()  # newest first
             try:
-                qimg, info = load_qimage(path, self.max_side, self.upscale)
+                qimg, info = load_qimage(path, self.max_side, self.upscale)  # ui/jobs.py
             except Exception as exc:  # a bad file is a row in the problems list, not a crash
                 reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
                 self._signals.failed.emit(path, reason)

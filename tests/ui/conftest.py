@@ -12,7 +12,7 @@ from tests._fixtures import checkpoint, demo_dir, trained  # noqa: F401  (shared
 @pytest.fixture(scope="session", autouse=True)
 def gui_thread_gc(qapp):
     """As in the app (ui/app.py): garbage is collected on the GUI thread only, never on a worker."""
-    from resnet_gui.ui.common import GuiThreadGC
+    from resnet_gui.ui.collector import GuiThreadGC
 
     collector = GuiThreadGC()
     yield collector

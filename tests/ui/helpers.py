@@ -7,12 +7,13 @@ from pathlib import Path
 
 def fill_train_form(view, epochs: int = 2, batch_size: int = 8, img_size: int = 32) -> None:
     """Tiny settings: a run takes a few seconds on a laptop CPU."""
-    view.arch.setCurrentIndex(view.arch.findData("resnet18"))
-    view.epochs.setValue(epochs)
-    view.batch_size.setValue(batch_size)
-    view.img_size.setValue(img_size)
-    view.pretrained.setCurrentIndex(0)
-    view.device.setCurrentIndex(view.device.findData("cpu"))
+    form = view.form
+    form.arch.setCurrentIndex(form.arch.findData("resnet18"))
+    form.epochs.setValue(epochs)
+    form.batch_size.setValue(batch_size)
+    form.img_size.setValue(img_size)
+    form.pretrained.setCurrentIndex(0)
+    form.device.setCurrentIndex(form.device.findData("cpu"))
 
 
 def open_dataset(qtbot, window, path: Path) -> None:

@@ -13,7 +13,7 @@ from tests.ui.helpers import drop_paths
 
 
 def qimage_array(img) -> np.ndarray:
-    from resnet_gui.ui.classify.view import qimage_to_pil
+    from resnet_gui.ui.jobs import qimage_to_pil
 
     return np.asarray(qimage_to_pil(img))
 
@@ -45,12 +45,12 @@ def test_gradcam_toggle_overlays_the_selected_picture(qtbot, view, tiny_dataset)
     overlay = qimage_array(got.args[0])
     assert overlay.shape == plain.shape  # at the picture's size
     assert not np.array_equal(overlay, plain)
-    assert np.array_equal(qimage_array(view.preview._image), overlay)  # what the picture shows now
+    assert np.array_equal(qimage_array(view.detail.preview._image), overlay)  # what the picture shows now
     assert view.cam.caption.isVisible() and shown.prediction.topk[0][0] in view.cam.caption.text()
 
     # a late full-size preview of the same file does not replace the overlay
     qtbot.wait(300)
-    assert np.array_equal(qimage_array(view.preview._image), overlay)
+    assert np.array_equal(qimage_array(view.detail.preview._image), overlay)
 
     # another row: its own overlay, computed in the background
     other = next(
@@ -64,8 +64,8 @@ def test_gradcam_toggle_overlays_the_selected_picture(qtbot, view, tiny_dataset)
     view.cam.checkbox.setChecked(False)
     qtbot.waitUntil(
         lambda: (
-            view.preview._image is not None
-            and not np.array_equal(qimage_array(view.preview._image), qimage_array(got2.args[0]))
+            view.detail.preview._image is not None
+            and not np.array_equal(qimage_array(view.detail.preview._image), qimage_array(got2.args[0]))
         )
     )
     assert not view.cam.caption.isVisible()

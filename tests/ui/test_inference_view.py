@@ -46,12 +46,12 @@ def test_dropping_images_shows_predictions_and_timings(qtbot, view, tiny_dataset
         assert drop_paths(view, images)
     assert view.results.rowCount() == 3
     assert view.pages.currentIndex() == 2
-    bars = view.topk.values()
+    bars = view.detail.topk.values()
     assert len(bars) == 4  # top-k is capped at the number of classes
     assert sum(v for _, v in bars) > 900  # probabilities in tenths of a percent
     classes = {"circle", "square", "star", "triangle"}
-    assert view.result_title.text().split(" — ")[0] in classes
-    timing = view.timing_label.text()
+    assert view.detail.result_title.text().split(" — ")[0] in classes
+    timing = view.detail.timing_label.text()
     for part in ("load", "preprocess", "forward", " ms", "CPU"):
         assert part in timing
     assert not view.message.isVisible()

@@ -47,14 +47,14 @@ def test_settings_are_remembered_in_a_temp_file(qtbot, tmp_path, _isolated_qt_se
     assert common.settings().fileName().startswith(str(_isolated_qt_settings))
     first = MainWindow(runs_dir=tmp_path)
     qtbot.addWidget(first)
-    first.training_view.epochs.setValue(7)
-    first.training_view.lr.setText("0.003")
+    first.training_view.form.epochs.setValue(7)
+    first.training_view.form.lr.setText("0.003")
     first.resize(700, 500)
     first.close()
     second = MainWindow(runs_dir=tmp_path)
     qtbot.addWidget(second)
-    assert second.training_view.epochs.value() == 7
-    assert second.training_view.lr.text() == "0.003"
+    assert second.training_view.form.epochs.value() == 7
+    assert second.training_view.form.lr.text() == "0.003"
     assert second.size().width() == 700  # (the offscreen screen is 800x600)
     second.close()
 

@@ -27,7 +27,7 @@ def test_model_tab_follows_the_train_tab_arch(qtbot, window):
     with qtbot.waitSignal(
         view.described, timeout=30_000, check_params_cb=lambda d: d.arch == "resnet50"
     ) as got:
-        train.arch.setCurrentIndex(train.arch.findData("resnet50"))
+        train.form.arch.setCurrentIndex(train.form.arch.findData("resnet50"))
     desc = got.args[0]
     assert view.source.currentData() == TRAIN
     assert desc.params_total == _torchvision_params("resnet50", desc.num_classes)

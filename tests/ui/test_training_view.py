@@ -34,7 +34,7 @@ def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
         events = _start(qtbot, view)
         # controls are locked while the run is going
-        assert not view.settings_box.isEnabled()
+        assert not view.form.isEnabled()
         assert not view.start_button.isEnabled()
         assert view.stop_button.isEnabled()
         assert window.tabs.tabText(1) == "Train ●"
@@ -53,13 +53,11 @@ def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     log = view.log.toPlainText()
     assert "Epoch   1/2" in log and "Epoch   2/2" in log
     assert view.result_box.isVisible()
-    assert "Best validation accuracy" in view.result_title.text()
-    assert result.checkpoint in view.result_text.text()
+    assert "Best validation accuracy" in view.result_box.title.text()
+    assert result.checkpoint in view.result_box.details.text()
     # unlocked again
-    assert (
-        view.settings_box.isEnabled() and view.start_button.isEnabled() and not view.stop_button.isEnabled()
-    )
-    assert view.use_button.isEnabled() and view.continue_button.isEnabled()
+    assert view.form.isEnabled() and view.start_button.isEnabled() and not view.stop_button.isEnabled()
+    assert view.result_box.use_button.isEnabled() and view.result_box.continue_button.isEnabled()
     assert window.status_label.text() == "Ready"
 
 
@@ -70,16 +68,16 @@ def test_continue_training_and_use_in_classify(qtbot, window, view):
     first = view.result
     assert first.epochs == 1
 
-    view.more_epochs.setValue(1)
+    view.result_box.more_epochs.setValue(1)
     with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
-        qtbot.mouseClick(view.continue_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.result_box.continue_button, Qt.MouseButton.LeftButton)
     second = done.args[0]
     assert second.epochs == 2 and not second.stopped
     assert Path(second.checkpoint).parent == Path(first.checkpoint).parent
     assert view.plots.point_counts()["train_loss"] == 2  # the curves carry on
 
     with qtbot.waitSignal(window.inference_view.checkpoint_loaded, timeout=60_000) as loaded:
-        qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.result_box.use_button, Qt.MouseButton.LeftButton)
     assert loaded.args[0] == second.checkpoint
     assert window.tabs.currentIndex() == CLASSIFY_TAB
 
@@ -100,7 +98,7 @@ def test_stop_mid_run_ends_it_and_keeps_a_checkpoint(qtbot, window, view):
     assert result.epochs < 50
     assert Path(result.checkpoint).is_file()
     assert view.progress.format() == "Stopped"
-    assert "Stopped early" in view.result_text.text()
+    assert "Stopped early" in view.result_box.details.text()
 
 
 def test_closing_the_window_mid_training_stops_and_joins_the_thread(qtbot, window, view):
@@ -116,7 +114,7 @@ def test_closing_the_window_mid_training_stops_and_joins_the_thread(qtbot, windo
 
 
 def test_bad_learning_rate_is_reported_not_started(qtbot, window, view):
-    view.lr.setText("1e")  # the validator lets intermediate text through
+    view.form.lr.setText("1e")  # the validator lets intermediate text through
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert not view.is_running()
     assert "Learning rate" in view.message.text()

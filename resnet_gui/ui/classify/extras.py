@@ -1,16 +1,18 @@
 """Classify tab extras: the Grad-CAM toggle over the picture, and the "Benchmark this model" panel.
 
-Both run their engine calls on Workers, one job at a time each. Grad-CAM uses the view's loaded
-Predictor model: the engine explains without hooks or any other state on the model, so it may run beside
-a classification batch. The benchmark loads its own copy of the checkpoint, so it never touches the
-model the view classifies with.
+Both run their engine calls (ui/jobs.py) off the GUI thread, one job at a time each; for Grad-CAM the
+newest selection wins. Grad-CAM uses the view's loaded Predictor model and the picture the view decoded
+when it classified the file: the engine explains without hooks or any other state on the model, so it
+may run beside a classification batch. The benchmark loads its own copy of the checkpoint, so it never
+touches the model the view classifies with.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -29,30 +31,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.ui.common import error_text, fmt_pct
-from resnet_gui.ui.workers import Worker, pil_to_qimage
+from resnet_gui.format import fmt_pct
+from resnet_gui.ui.classify.widgets import PREVIEW_SIDE
+from resnet_gui.ui.common import error_text
+from resnet_gui.ui.jobs import compute_cam, run_bench
+from resnet_gui.ui.workers import LatestJob
 
-CAM_MAX_SIDE = 720  # the overlay is made at screen size, like the preview
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from resnet_gui.engine.infer.bench import BenchProgress
+    from resnet_gui.engine.infer.predict import Predictor
+    from resnet_gui.ui.jobs import Row
+
+    CamSource = Image.Image | QImage | str  # the decoded picture, a pasted image, or a file
+    CamKey = tuple[int, str | int]  # (id of the predictor, the file or id of the pasted image)
+
+CAM_MAX_SIDE = PREVIEW_SIDE  # the overlay is made at screen size, like the preview
 CAM_CACHE = 32
-
-
-def compute_cam(predictor: Any, source: Any, max_side: int = CAM_MAX_SIDE) -> tuple[QImage, dict]:
-    """Grad-CAM overlay of a file path or pasted QImage as a QImage, and what it shows (worker thread)."""
-    from resnet_gui.engine.infer.gradcam import explain
-
-    if isinstance(source, QImage):
-        from resnet_gui.ui.classify.view import qimage_to_pil
-
-        source = qimage_to_pil(source)
-    r = explain(predictor, source, max_side=max_side)
-    info = {"class": r.class_name, "prob": r.prob, "layer": r.layer, "cam_size": r.cam_size}
-    return pil_to_qimage(r.overlay), info
 
 
 class CamToggle(QObject):
     """The "Show where the model looked" check box and the Grad-CAM jobs behind it.
 
-    The view calls `set_predictor` when a model loads and `show_row(row)` when a result is selected;
+    The view calls `set_predictor` when a model loads and `show_row(row, source)` when a result is
+    selected (`source`: the picture it decoded, the pasted image, or the file);
     `overlay_ready(QImage)` asks it to show an overlay, `restore()` to show the plain picture again.
     """
 
@@ -73,26 +76,25 @@ class CamToggle(QObject):
         self.caption.setWordWrap(True)
         self.caption.setEnabled(False)
         self.caption.hide()
-        self.predictor: Any = None
-        self._row: Any = None
-        self._worker: Worker | None = None
-        self._running_key: Any = None
-        self._pending: tuple[Any, Any] | None = None  # (key, source): the newest request waits
-        self._cache: OrderedDict[Any, tuple[QImage, dict]] = OrderedDict()
+        self.predictor: Predictor | None = None
+        self._row: Row | None = None
+        self._source: CamSource | None = None
+        self._job = LatestJob(self)
+        self._cache: OrderedDict[CamKey, tuple[QImage, dict]] = OrderedDict()
 
     # --- inputs from the view ---------------------------------------------------------------------
-    def set_predictor(self, predictor: Any) -> None:
+    def set_predictor(self, predictor: Predictor | None) -> None:
         self.predictor = predictor
         self._cache.clear()
-        self._pending = None
-        self._row = None  # the results of the previous model are cleared
+        self._job.cancel()  # an overlay of the previous model
+        self._row = self._source = None  # the results of the previous model are cleared
         self.caption.hide()
         self.checkbox.setEnabled(predictor is not None)
 
-    def show_row(self, row: Any) -> None:
+    def show_row(self, row: Row, source: CamSource | None) -> None:
         """A result was selected: explain it if the toggle is on (from the cache when done before)."""
-        self._row = row
-        self._pending = None
+        self._row, self._source = row, source
+        self._job.cancel()  # the newest selection wins
         self.caption.hide()
         if self.checkbox.isChecked():
             QTimer.singleShot(0, self, self._request)  # after the view has drawn the plain picture
@@ -107,15 +109,13 @@ class CamToggle(QObject):
         )
 
     def is_busy(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return self._job.is_running()
 
     def shutdown(self) -> None:
-        self._pending = None
-        if self._worker is not None:
-            self._worker.stop_and_join()
+        self._job.shutdown()
 
     # --- jobs -------------------------------------------------------------------------------------
-    def _key(self, row: Any) -> Any:
+    def _key(self, row: Row) -> CamKey:
         return (id(self.predictor), row.path if row.path else id(row.image))
 
     @Slot(bool)
@@ -123,13 +123,13 @@ class CamToggle(QObject):
         if on:
             self._request()
         else:
-            self._pending = None
+            self._job.cancel()
             self.caption.hide()
             self.restore.emit()
 
     def _request(self) -> None:
-        row = self._row
-        if row is None or self.predictor is None or row.prediction.error:
+        row, source = self._row, self._source
+        if row is None or source is None or self.predictor is None or row.prediction.error:
             return
         key = self._key(row)
         if key in self._cache:
@@ -138,48 +138,26 @@ class CamToggle(QObject):
             return
         self.caption.setText("Computing Grad-CAM…")
         self.caption.show()
-        source = row.path if row.path else row.image
-        if self.is_busy():
-            self._pending = (key, source)  # after the running one; only the newest waits
-            return
-        self._start(key, source)
+        self._job.start(
+            compute_cam,
+            self.predictor,
+            source,
+            CAM_MAX_SIDE,
+            on_done=partial(self._on_done, key),
+            on_error=self._on_failed,
+        )
 
-    def _start(self, key: Any, source: Any) -> None:
-        if self._worker is not None:
-            self._worker.join()
-        self._running_key = key
-        self._worker = Worker(compute_cam, self.predictor, source, events=False)
-        self._worker.returned.connect(self._on_done)
-        self._worker.errored.connect(self._on_failed)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.start()
-
-    @Slot(object)
-    def _on_done(self, result: tuple[QImage, dict]) -> None:
-        if self._running_key is None or self._running_key[0] != id(self.predictor):
-            return  # made with a model that has since been replaced
-        self._cache[self._running_key] = result
+    def _on_done(self, key: CamKey, result: tuple[QImage, dict]) -> None:
+        self._cache[key] = result
         while len(self._cache) > CAM_CACHE:
             self._cache.popitem(last=False)
-        if self._row is not None and self._key(self._row) == self._running_key and self.checkbox.isChecked():
+        if self._row is not None and self._key(self._row) == key and self.checkbox.isChecked():
             self._show(*result)
 
-    @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:
         self.caption.setText(f"Grad-CAM failed: {error_text(exc)}")
         self.caption.show()
         self.failed.emit(error_text(exc))
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self._worker.join()
-        if self._pending is not None:
-            key, source = self._pending
-            self._pending = None
-            if key in self._cache:
-                self._request()
-            else:
-                self._start(key, source)
 
     def _show(self, image: QImage, info: dict) -> None:
         h, w = info["cam_size"]
@@ -202,7 +180,7 @@ class BenchPanel(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.checkpoint: str | None = None
-        self._worker: Worker | None = None
+        self._job = LatestJob(self)
         self.result: dict | None = None
 
         title = QLabel("<b>Benchmark this model</b>")
@@ -260,38 +238,36 @@ class BenchPanel(QFrame):
         if sizes is None:
             self.status.setText("Batch sizes must be whole numbers from 1 to 4096, like 1,8,32.")
             return
-        from resnet_gui.engine.infer.bench import bench_checkpoint
-
         self.table.setRowCount(0)
         self._fit_table()
         self.table.show()
         self.result = None
         self.status.setText(f"Benchmarking {Path(self.checkpoint).name}…")
-        self._worker = Worker(
-            bench_checkpoint, self.checkpoint, batch_sizes=sizes, device="auto", budget_s=3.0
+        self._job.start(
+            run_bench,
+            self.checkpoint,
+            sizes,
+            events=True,
+            on_event=self._on_progress,
+            on_done=self._on_done,
+            on_error=self._on_failed,
+            on_finished=self._on_finished,
         )
-        self._worker.event.connect(self._on_progress)
-        self._worker.returned.connect(self._on_done)
-        self._worker.errored.connect(self._on_failed)
-        self._worker.finished.connect(self._on_finished)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self._worker.start()
 
     def cancel(self) -> None:
         if self.is_running():
-            self._worker.stop()
+            self._job.stop()  # the rows measured so far still arrive, marked stopped
             self.status.setText("Stopping after this pass…")
 
     def is_running(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return self._job.is_running()
 
     def shutdown(self) -> None:
-        if self._worker is not None:
-            self._worker.stop_and_join()
+        self._job.shutdown()
 
-    @Slot(object)
-    def _on_progress(self, e: Any) -> None:
+    def _on_progress(self, e: BenchProgress) -> None:
         r = e.row
         mem = "n/a (CPU)" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         cells = (
@@ -317,7 +293,6 @@ class BenchPanel(QFrame):
         rows = sum(self.table.rowHeight(i) for i in range(shown)) if self.table.rowCount() else 24
         self.table.setFixedHeight(self.table.horizontalHeader().height() + rows + 2 * self.table.frameWidth())
 
-    @Slot(object)
     def _on_done(self, result: dict) -> None:
         self.result = result
         rows = result["rows"]
@@ -329,13 +304,10 @@ class BenchPanel(QFrame):
         self.status.setText(text + ".")
         self.bench_done.emit(result)
 
-    @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:
         self.status.setText(f"Benchmark failed: {error_text(exc)}")
         self.bench_done.emit(None)
 
-    @Slot()
     def _on_finished(self) -> None:
-        self._worker.join()
         self.cancel_button.setEnabled(False)
         self.run_button.setEnabled(self.checkpoint is not None)

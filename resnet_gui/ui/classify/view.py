@@ -1,17 +1,17 @@
 """Classify tab: drop images (or a folder, or paste one) and read the answer and how long it took.
 
-The engine's `Predictor` is loaded once per checkpoint and reused; loading and predicting run on Worker
-threads one job at a time (a new drop stops the previous batch between images). Results stream into a
-sortable table; the selected row shows the picture, the top-k bars and the timings.
+The engine's `Predictor` is loaded once per checkpoint and reused. Loading and classifying run off the
+GUI thread (ui/jobs.py), each the newest request wins: a new drop cancels the batch before it between
+images, and a drop made while a model loads waits for it. Each file is decoded once; its picture serves
+the prediction, the thumbnail, the preview and Grad-CAM. Results stream into a sortable table; the
+selected row shows the picture, the top-k bars and the timings.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -19,10 +19,10 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     Signal,
-    Slot,
 )
 from PySide6.QtGui import (
     QDragEnterEvent,
+    QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
@@ -44,89 +44,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
-from resnet_gui.ui.classify.widgets import PASTED, THUMB, DropZone, ImagePreview, ResultsModel, Row, TopKBars
-from resnet_gui.ui.common import (
-    IMAGE_FILTER,
-    MessageBar,
-    error_text,
-    fmt_ms,
-    fmt_pct,
-    heading,
-    is_checkpoint_file,
+from resnet_gui.ui.classify.widgets import (
+    PREVIEW_SIDE,
+    THUMB,
+    DropZone,
+    PictureCache,
+    ResultsModel,
+    count_text,
+    empty_page,
+    model_summary,
 )
-from resnet_gui.ui.workers import ImageLoader, Worker, pil_to_qimage
+from resnet_gui.ui.common import IMAGE_FILTER, MessageBar, error_text, is_checkpoint_file
+from resnet_gui.ui.jobs import Classified, Expanded, Row, classify_items, load_predictor
+from resnet_gui.ui.state import AppState
+from resnet_gui.ui.workers import LatestJob
 
-TOPK = 5
-
-
-@dataclass
-class Expanded:
-    total: int
-
-
-def qimage_to_pil(qimg: QImage) -> Any:
-    from PIL import Image
-
-    img = qimg.convertToFormat(QImage.Format.Format_RGB888)
-    data = bytes(img.constBits())
-    return Image.frombuffer("RGB", (img.width(), img.height()), data, "raw", "RGB", img.bytesPerLine(), 1)
-
-
-def load_predictor(path: str) -> Any:
-    """Load a checkpoint into a Predictor (off the GUI thread: reads weights and warms up)."""
+if TYPE_CHECKING:
     from resnet_gui.engine.infer.predict import Predictor
 
-    return Predictor(path, device="auto")
-
-
-def predict_items(predictor: Any, items: list[Any], topk: int, on_event: Any, stop: Any) -> int:
-    """Classify files, folders (the images inside) and pasted QImages; one event per image."""
-    from resnet_gui.engine.data.images import load_image
-    from resnet_gui.engine.infer.predict import expand_inputs
-
-    sources: list[Any] = []
-    for item in items:
-        if isinstance(item, QImage):
-            sources.append(item)
-        elif Path(item).is_dir():
-            found = expand_inputs([item])
-            if not found:
-                from resnet_gui.engine.infer.predict import Prediction
-
-                on_event(
-                    Row(
-                        Path(item).name,
-                        str(item),
-                        Prediction(str(item), error="no images in this folder"),
-                        None,
-                    )
-                )
-            sources.extend(str(p) for p in found)
-        else:
-            sources.append(str(item))
-    on_event(Expanded(len(sources)))
-    done = 0
-    for src in sources:
-        if stop.is_set():
-            break
-        if isinstance(src, QImage):
-            pred = predictor.predict_one(qimage_to_pil(src), topk=topk)
-            row = Row(PASTED, None, pred, src.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio), src)
-        else:
-            pred = predictor.predict_one(src, topk=topk)
-            thumb = None
-            if pred.error is None:
-                try:
-                    img = load_image(src)
-                    img.thumbnail((THUMB, THUMB))
-                    thumb = pil_to_qimage(img)
-                except Exception:  # the prediction stands; only the thumbnail is missing
-                    thumb = None
-            row = Row(Path(src).name, src, pred, thumb)
-        on_event(row)
-        done += 1
-    return done
+TOPK = 5
+NO_MODEL = "No model loaded yet: train one on the Train tab, or open a checkpoint first."
 
 
 class InferenceView(QWidget):
@@ -139,28 +78,18 @@ class InferenceView(QWidget):
     go_train = Signal()
     open_checkpoint_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self.predictor: Any = None
+        self.state = state or AppState(self)
+        self.predictor: Predictor | None = None
         self.checkpoint: str | None = None
-        self._worker: Worker | None = None
-        self._queue: list[tuple[str, Any]] = []
-        self._expected = 0
-        self.previews = ImageLoader(720, threads=1, max_pending=4, parent=self)
-        self.previews.loaded.connect(self._on_preview)
-        self.previews.failed.connect(self._on_preview_failed)
-        self._build()
-        QShortcut(
-            QKeySequence.StandardKey.Paste,
-            self,
-            self.paste,
-            context=Qt.ShortcutContext.WindowShortcut,  # while this tab is shown, wherever the focus is
-        )
-        self._show_page()
-
-    # --- layout -----------------------------------------------------------------------------------
-    def _build(self) -> None:
+        self._loads = LatestJob(self)  # checkpoints: the newest wins
+        self._batches = LatestJob(self)  # classification batches: the newest drop wins
+        self._waiting: list[str | QImage] | None = None  # a drop made while a model loads
+        self._expected = 0  # images in the batch; -1 until its folders are expanded
+        self._errors: list[str] = []  # inputs of the batch that could not be classified
+        self.pictures = PictureCache()  # decoded while classifying: the preview and Grad-CAM reuse them
         self.message = MessageBar()
         self.model_label = QLabel("No model loaded")
         self.model_label.setWordWrap(True)
@@ -184,32 +113,7 @@ class InferenceView(QWidget):
         top.addWidget(open_ckpt)
 
         # empty state: no model yet
-        empty = QWidget()
-        ev = QVBoxLayout(empty)
-        ev.addStretch(1)
-        title = heading("No model loaded yet", 1.5)
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        body = QLabel(
-            "To classify images you need a trained model.<br><br>"
-            "<b>Train one</b> on the Train tab (it takes about a minute on the demo data), then press "
-            "<i>Use in Classify</i>;<br>or <b>open a checkpoint</b> file (.safetensors, .pt, .pth) — "
-            "or drop it on this window."
-        )
-        body.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        body.setWordWrap(True)
-        go = QPushButton("Go to the Train tab")
-        go.clicked.connect(self.go_train)
-        op = QPushButton("Open Checkpoint…")
-        op.clicked.connect(self.open_checkpoint_requested)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(go)
-        buttons.addWidget(op)
-        buttons.addStretch(1)
-        ev.addWidget(title)
-        ev.addWidget(body)
-        ev.addLayout(buttons)
-        ev.addStretch(2)
+        empty = empty_page(self.go_train, self.open_checkpoint_requested)
 
         # drop zone (model loaded, nothing classified yet)
         self.drop_zone = DropZone(
@@ -217,49 +121,10 @@ class InferenceView(QWidget):
             "<p>or click here to choose them, or paste an image with <b>Ctrl+V</b></p>"
         )
         self.drop_zone.clicked.connect(self.choose_images)
-        self.drop_zone.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.drop_zone.setObjectName("DropZone")
-        self.drop_zone.setStyleSheet(
-            "#DropZone { border: 2px dashed palette(mid); border-radius: 12px; color: palette(text); }"
-        )
-        self.drop_zone.setMinimumHeight(240)
 
         # results
-        self.preview = ImagePreview()
-        self.result_title = heading("", 1.5)
-        self.result_title.setWordWrap(True)
-        self.topk = TopKBars()
-        self.timing_label = QLabel()
-        self.timing_label.setWordWrap(True)
-        self.timing_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.path_label = QLabel()
-        self.path_label.setWordWrap(True)
-        self.path_label.setEnabled(False)
-        details = QWidget()
-        dv = QVBoxLayout(details)
-        dv.addWidget(self.result_title)
-        dv.addWidget(self.topk)
-        dv.addSpacing(8)
-        dv.addWidget(self.timing_label)
-        dv.addWidget(self.path_label)
-        dv.addStretch(1)
-        details.setMinimumWidth(300)
         self.cam = CamToggle(self)
-        self.cam.overlay_ready.connect(self.preview.set_image)
-        self.cam.restore.connect(
-            lambda: self._show_row(self._shown) if getattr(self, "_shown", None) else None
-        )
-        picture = QWidget()
-        pv = QVBoxLayout(picture)
-        pv.setContentsMargins(0, 0, 0, 0)
-        pv.addWidget(self.preview, 1)
-        pv.addWidget(self.cam.checkbox)
-        pv.addWidget(self.cam.caption)
-        upper = QSplitter()
-        upper.addWidget(picture)
-        upper.addWidget(details)
-        upper.setStretchFactor(0, 3)
-        upper.setStretchFactor(1, 2)
+        self.detail = DetailPanel(self.cam, self.pictures)
 
         self.results = ResultsModel(self)
         self.proxy = QSortFilterProxyModel(self)
@@ -298,7 +163,7 @@ class InferenceView(QWidget):
         lv.addLayout(tb)
         lv.addWidget(self.table)
         results = QSplitter(Qt.Orientation.Vertical)
-        results.addWidget(upper)
+        results.addWidget(self.detail)
         results.addWidget(lower)
         results.setStretchFactor(0, 3)
         results.setStretchFactor(1, 2)
@@ -320,10 +185,16 @@ class InferenceView(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.bench)
         layout.addWidget(self.pages, 1)
+        QShortcut(
+            QKeySequence.StandardKey.Paste,
+            self,
+            self.paste,
+            context=Qt.ShortcutContext.WindowShortcut,  # while this tab is shown, wherever the focus is
+        )
+        self._show_page()
 
     def _show_page(self) -> None:
-        loading = self._worker is not None and self._worker.is_running() and self._job_kind == "load"
-        if loading and self.predictor is None:
+        if self._loads.is_running() and self.predictor is None:
             self.pages.setCurrentIndex(3)
         elif self.predictor is None:
             self.pages.setCurrentIndex(0)
@@ -335,115 +206,91 @@ class InferenceView(QWidget):
         self.export_button.setEnabled(self.results.rowCount() > 0)
         self.clear_button.setEnabled(self.results.rowCount() > 0)
 
-    # --- jobs: one at a time ----------------------------------------------------------------------
-    _job_kind = ""
-
-    def _submit(self, kind: str, arg: Any) -> None:
-        if kind == "predict":
-            self._queue = [j for j in self._queue if j[0] != "predict"]  # the newest drop wins
-        self._queue.append((kind, arg))
-        if self._worker is not None and self._worker.is_running():
-            if self._job_kind == "predict":
-                self._worker.stop()
-            return
-        self._next_job()
-
-    def _next_job(self) -> None:
-        if not self._queue:
-            self._show_page()
-            return
-        if self._worker is not None:
-            self._worker.join()
-        kind, arg = self._queue.pop(0)
-        self._job_kind = kind
-        if kind == "load":
-            self.message.hide()
-            self.busy.emit(f"Loading {Path(arg).name}…")
-            self.loading.setText(f"Loading {arg}…")
-            self._worker = Worker(load_predictor, arg, events=False)
-            self._worker.returned.connect(self._on_loaded)
-            self._load_path = arg
-        else:
-            if self.predictor is None:
-                self._show_error(
-                    "No model loaded yet: train one on the Train tab or open a checkpoint first."
-                )
-                self._next_job()
-                return
-            self.results.clear()
-            self._expected = -1
-            self._errors: list[str] = []
-            self.busy.emit("Classifying…")
-            self._worker = Worker(predict_items, self.predictor, list(arg), TOPK)
-            self._worker.event.connect(self._on_predict_event)
-            self._worker.returned.connect(self._on_predicted)
-        self._worker.errored.connect(self._on_job_failed)
-        self._worker.finished.connect(self._on_job_finished)
-        self._worker.start()
-        self._show_page()
-
-    @Slot()
-    def _on_job_finished(self) -> None:
-        self._worker.join()
-        self.busy.emit("")
-        self._next_job()
-
-    @Slot(object)
-    def _on_job_failed(self, exc: BaseException) -> None:
-        text = error_text(exc)
-        if self._job_kind == "load":
-            self._show_error(f"Cannot load {Path(self._load_path).name}: {text}")
-        else:
-            self._show_error(f"Classification failed: {text}")
-
     # --- checkpoint -------------------------------------------------------------------------------
     def load_checkpoint(self, path: str) -> None:
         """Load `path` off the GUI thread; the current model stays usable until it is ready."""
-        self._submit("load", str(path))
+        path = str(path)
+        if self._batches.is_running():  # its answers would be cleared with the old model anyway
+            self._batches.cancel()
+            self._expected = 0
+            self._update_count()
+        self.message.hide()
+        self.busy.emit(f"Loading {Path(path).name}…")
+        self.loading.setText(f"Loading {path}…")
+        self._loads.start(
+            load_predictor,
+            path,
+            on_done=partial(self._on_loaded, path),
+            on_error=lambda exc: self._show_error(f"Cannot load {Path(path).name}: {error_text(exc)}"),
+            on_finished=self._on_load_finished,
+        )
+        self._show_page()
 
-    @Slot(object)
-    def _on_loaded(self, predictor: Any) -> None:
+    def _on_loaded(self, path: str, predictor: Predictor) -> None:
         if self.predictor is not None and self.results.rowCount():
             self.clear_results()  # those answers came from the previous model
         self.predictor = predictor
-        self.checkpoint = self._load_path
-        info = predictor.info()
-        classes = info["classes"]
-        shown = ", ".join(classes[:6]) + (f", … ({len(classes)} in all)" if len(classes) > 6 else "")
-        created = info.get("created") or ""
-        with contextlib.suppress(ValueError):  # show what is there if it is not ISO-8601
-            created = datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
-        acc = info.get("val_acc")
-        parts = [
-            f"<b>Model:</b> {info['arch']} · {info['img_size']} px",
-            f"<b>{len(classes)} classes:</b> {shown}",
-        ]
-        if acc is not None:
-            parts.append(f"<b>val accuracy</b> {fmt_pct(acc)}")
-        if created:
-            parts.append(f"trained {created}")
-        self.model_label.setText(" · ".join(parts) + f"<br><small>{self.checkpoint}</small>")
-        self.model_label.setToolTip(self.checkpoint)
+        self.checkpoint = path
+        self.model_label.setText(model_summary(predictor.info()))
+        self.model_label.setToolTip(path)
         self.cam.set_predictor(predictor)
-        self.bench.set_checkpoint(self.checkpoint)
+        self.bench.set_checkpoint(path)
         self.bench_button.setEnabled(True)
-        self.checkpoint_loaded.emit(self.checkpoint)
+        self.state.set_checkpoint(path)  # the Model tab and the window follow
+        self.checkpoint_loaded.emit(path)
         self._show_page()
 
+    def _on_load_finished(self) -> None:
+        self.busy.emit("")
+        items, self._waiting = self._waiting, None
+        if items is not None:
+            self._start_batch(items)
+        else:
+            self._show_page()
+
     # --- inputs -----------------------------------------------------------------------------------
-    def classify(self, items: list[Any]) -> None:
+    def classify(self, items: list[str | QImage]) -> None:
         """Classify files, folders and/or QImages (replaces the table)."""
         if not items:
             return
-        if (
-            self.predictor is None
-            and not any(k == "load" for k, _ in self._queue)
-            and self._job_kind != "load"
-        ):
-            self._show_error("No model loaded yet: train one on the Train tab, or open a checkpoint first.")
+        if self.predictor is None and not self._loads.is_running():
+            self._show_error(NO_MODEL)
             return
         self.message.hide()
-        self._submit("predict", items)
+        if self._loads.is_running():
+            self._batches.cancel()
+            self._waiting = list(items)  # after the model has loaded; the newest drop wins
+            return
+        self._start_batch(items)
+
+    def _start_batch(self, items: list[str | QImage]) -> None:
+        if self.predictor is None:
+            self._show_error(NO_MODEL)
+            self._show_page()
+            return
+        self.results.clear()
+        self.pictures.clear()
+        self._expected = -1
+        self._errors = []
+        self.busy.emit("Classifying…")
+        self._batches.start(
+            classify_items,
+            self.predictor,
+            list(items),
+            TOPK,
+            THUMB,
+            PREVIEW_SIDE,
+            events=True,
+            on_event=self._on_predict_event,
+            on_done=self._on_predicted,
+            on_error=lambda exc: self._show_error(f"Classification failed: {error_text(exc)}"),
+            on_finished=self._on_batch_finished,
+        )
+        self._show_page()
+
+    def _on_batch_finished(self) -> None:
+        self.busy.emit("")
+        self._show_page()
 
     def choose_images(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open Images", "", IMAGE_FILTER)
@@ -477,7 +324,7 @@ class InferenceView(QWidget):
         if mime.hasUrls() or mime.hasImage():
             event.acceptProposedAction()
 
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
         event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
@@ -492,30 +339,27 @@ class InferenceView(QWidget):
         event.acceptProposedAction()
 
     # --- results ----------------------------------------------------------------------------------
-    @Slot(object)
-    def _on_predict_event(self, e: Any) -> None:
-        if self._worker is None or self._worker.stopping:
-            return  # a newer drop replaces this batch
+    def _on_predict_event(self, e: Expanded | Classified) -> None:
         if isinstance(e, Expanded):
             self._expected = e.total
             self.count_label.setText(f"Classifying {e.total} image{'s' if e.total != 1 else ''}…")
             self._show_page()
             return
-        self.results.append(e)
-        if e.prediction.error:
-            self._errors.append(f"{e.name}: {e.prediction.error}")
+        row = e.row
+        if e.picture is not None and row.path:
+            self.pictures.put(row.path, e.picture)
+        self.results.append(row)
+        if row.prediction.error:
+            self._errors.append(f"{row.name}: {row.prediction.error}")
         shown = self.selected_row()
-        if shown is None or (shown.prediction.error and not e.prediction.error):
+        if shown is None or (shown.prediction.error and not row.prediction.error):
             # show the first answer at once; prefer an answer over an error
-            row = self.proxy.mapFromSource(self.results.index(self.results.rowCount() - 1, 0)).row()
-            self.table.selectRow(row)
-            self._show_row(e)
+            index = self.proxy.mapFromSource(self.results.index(self.results.rowCount() - 1, 0)).row()
+            self.table.selectRow(index)
+            self._show_row(row)
         self._update_count()
 
-    @Slot(object)
     def _on_predicted(self, n: int) -> None:
-        if self._worker is not None and self._worker.stopping:
-            return
         self._expected = 0
         self._update_count()
         if self._errors:
@@ -527,22 +371,13 @@ class InferenceView(QWidget):
         self.predictions_done.emit(n)
 
     def _update_count(self) -> None:
-        rows = self.results.rows
-        ok = [r for r in rows if r.prediction.error is None]
-        text = f"{len(rows)} image{'s' if len(rows) != 1 else ''}"
-        if len(ok) != len(rows):
-            text += f" ({len(rows) - len(ok)} failed)"
-        if ok:
-            mean = sum(r.prediction.timing_ms["total"] for r in ok) / len(ok)
-            text += f" · {mean:.1f} ms per image on average"
-        if self._expected > len(rows):
-            text += f" · {self._expected - len(rows)} to go…"
-        self.count_label.setText(text)
+        self.count_label.setText(count_text(self.results.rows, self._expected))
 
     def clear_results(self) -> None:
         self.results.clear()
         self._expected = 0
-        self.preview.set_image(None)
+        self.pictures.clear()
+        self.detail.clear()
         self._show_page()
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -554,51 +389,7 @@ class InferenceView(QWidget):
         return self.results.rows[self.proxy.mapToSource(idx).row()] if idx.isValid() else None
 
     def _show_row(self, row: Row) -> None:
-        p = row.prediction
-        self._shown = row
-        self.cam.show_row(row)
-        self.path_label.setText(row.path or PASTED)
-        if p.error:
-            self.result_title.setText(f"Cannot classify {row.name}")
-            self.topk.set_topk([])
-            self.timing_label.setText(p.error)
-            self.preview.set_image(None, "No picture")
-            return
-        name, prob = p.topk[0]
-        self.result_title.setText(f"{name} — {fmt_pct(prob)}")
-        self.topk.set_topk(p.topk)
-        t = p.timing_ms
-        device = self.predictor.device_name if self.predictor is not None else ""
-        rows = "".join(
-            f"<tr><td>{name}</td><td align='right'>&nbsp;&nbsp;{fmt_ms(t.get(key))}</td></tr>"
-            for name, key in (
-                ("load (read + decode)", "load"),
-                ("preprocess", "preprocess"),
-                ("forward pass", "forward"),
-            )
-        )
-        self.timing_label.setText(
-            f"<b>{fmt_ms(t.get('total'))}</b> on {device}<table style='margin-top:4px'>{rows}</table>"
-        )
-        if row.image is not None:
-            self.preview.set_image(row.image)
-        elif row.path:
-            self.preview.set_image(row.thumb, "Loading…")  # the thumbnail until the full picture is read
-            self.previews.request(row.path)
-
-    @Slot(str, QImage, object)
-    def _on_preview(self, path: str, img: QImage, info: dict) -> None:
-        shown = getattr(self, "_shown", None)
-        if shown is not None and shown.path == path:
-            if not self.cam.is_shown(path):  # the Grad-CAM overlay, when on, stays
-                self.preview.set_image(img)
-            self.path_label.setText(f"{path} · {info['width']} × {info['height']} px")
-
-    @Slot(str, str)
-    def _on_preview_failed(self, path: str, reason: str) -> None:
-        shown = getattr(self, "_shown", None)
-        if shown is not None and shown.path == path and not self.preview.has_image():
-            self.preview.set_image(None, reason)
+        self.detail.show_row(row, self.predictor.device_name if self.predictor is not None else "")
 
     # --- export -----------------------------------------------------------------------------------
     def choose_export(self) -> None:
@@ -626,15 +417,16 @@ class InferenceView(QWidget):
 
     def is_busy(self) -> bool:
         return (
-            (self._worker is not None and self._worker.is_running())
+            self._loads.is_running()
+            or self._batches.is_running()
             or self.cam.is_busy()
             or self.bench.is_running()
         )
 
     def shutdown(self) -> None:
-        self._queue = []
-        if self._worker is not None:
-            self._worker.stop_and_join()
+        self._waiting = None
+        self._loads.shutdown()
+        self._batches.shutdown()
         self.cam.shutdown()
         self.bench.shutdown()
-        self.previews.shutdown()
+        self.detail.shutdown()

@@ -1,8 +1,12 @@
-"""Widgets of the Classify tab: the results table model, top-k bars, the picture, the drop zone."""
+"""Widgets of the Classify tab: the results table model, top-k bars, the picture, the drop zone, and
+the small cache of pictures decoded while classifying."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -15,32 +19,63 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QColor,
     QImage,
+    QMouseEvent,
     QPixmap,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
+    QVBoxLayout,
     QWidget,
 )
 
-from resnet_gui.ui.common import HeadedTableModel, fmt_pct
+from resnet_gui.format import fmt_ms, fmt_pct
+from resnet_gui.ui.common import HeadedTableModel, heading
+from resnet_gui.ui.jobs import Picture, Row
 
 THUMB = 48  # table thumbnails, px
-PASTED = "Pasted image"
+PREVIEW_SIDE = 720  # the selected picture is shown from a copy this size at most (so is Grad-CAM)
+PICTURE_PIXELS = 24_000_000  # full-size pictures kept for the rows last classified (~70 MB of RGB)
 
 
-@dataclass
-class Row:
-    """One classified input: what the table and the detail panel show."""
+class PictureCache:
+    """The pictures a batch decoded (full image + preview), newest kept, by file path, within a pixel
+    budget: the rows shown next need no second decode. The newest always stays, however large."""
 
-    name: str
-    path: str | None  # None for a pasted image
-    prediction: Any  # engine.predict.Prediction
-    thumb: QImage | None
-    image: QImage | None = None  # kept only for pasted images (no file to reload from)
+    def __init__(self, max_pixels: int = PICTURE_PIXELS):
+        self.max_pixels = max_pixels
+        self._items: OrderedDict[str, Picture] = OrderedDict()
+        self._pixels = 0
+
+    def put(self, path: str, picture: Picture) -> None:
+        self.pop(path)
+        self._items[path] = picture
+        self._pixels += picture.size[0] * picture.size[1]
+        while self._pixels > self.max_pixels and len(self._items) > 1:
+            self.pop(next(iter(self._items)))
+
+    def get(self, path: str | None) -> Picture | None:
+        picture = self._items.get(path) if path else None
+        if picture is not None:
+            self._items.move_to_end(path)
+        return picture
+
+    def pop(self, path: str) -> None:
+        old = self._items.pop(path, None)
+        if old is not None:
+            self._pixels -= old.size[0] * old.size[1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._pixels = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class ResultsModel(HeadedTableModel):
@@ -183,7 +218,90 @@ class DropZone(QLabel):
     def __init__(self, text: str, parent: QWidget | None = None):
         super().__init__(text, parent)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setObjectName("DropZone")
+        self.setStyleSheet(
+            "#DropZone { border: 2px dashed palette(mid); border-radius: 12px; color: palette(text); }"
+        )
+        self.setMinimumHeight(240)
 
-    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
             self.clicked.emit()
+
+
+def empty_page(go_train: Signal, open_checkpoint: Signal) -> QWidget:
+    """What the tab shows before any model is loaded: how to get one, and two buttons to do it."""
+    empty = QWidget()
+    ev = QVBoxLayout(empty)
+    ev.addStretch(1)
+    title = heading("No model loaded yet", 1.5)
+    title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    body = QLabel(
+        "To classify images you need a trained model.<br><br>"
+        "<b>Train one</b> on the Train tab (it takes about a minute on the demo data), then press "
+        "<i>Use in Classify</i>;<br>or <b>open a checkpoint</b> file (.safetensors, .pt, .pth) — "
+        "or drop it on this window."
+    )
+    body.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    body.setWordWrap(True)
+    go = QPushButton("Go to the Train tab")
+    go.clicked.connect(go_train)
+    op = QPushButton("Open Checkpoint…")
+    op.clicked.connect(open_checkpoint)
+    buttons = QHBoxLayout()
+    buttons.addStretch(1)
+    buttons.addWidget(go)
+    buttons.addWidget(op)
+    buttons.addStretch(1)
+    ev.addWidget(title)
+    ev.addWidget(body)
+    ev.addLayout(buttons)
+    ev.addStretch(2)
+    return empty
+
+
+def model_summary(info: dict[str, Any]) -> str:
+    """The line about the loaded model (`Predictor.info()`): architecture, classes, accuracy, date, file."""
+    classes = info["classes"]
+    shown = ", ".join(classes[:6]) + (f", … ({len(classes)} in all)" if len(classes) > 6 else "")
+    created = info.get("created") or ""
+    with contextlib.suppress(ValueError):  # show what is there if it is not ISO-8601
+        created = datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
+    acc = info.get("val_acc")
+    parts = [
+        f"<b>Model:</b> {info['arch']} · {info['img_size']} px",
+        f"<b>{len(classes)} classes:</b> {shown}",
+    ]
+    if acc is not None:
+        parts.append(f"<b>val accuracy</b> {fmt_pct(acc)}")
+    if created:
+        parts.append(f"trained {created}")
+    return " · ".join(parts) + f"<br><small>{info['checkpoint']}</small>"
+
+
+def timing_html(timing_ms: dict[str, float], device: str) -> str:
+    """The total and its parts (load, preprocess, forward) as a small table."""
+    rows = "".join(
+        f"<tr><td>{name}</td><td align='right'>&nbsp;&nbsp;{fmt_ms(timing_ms.get(key))}</td></tr>"
+        for name, key in (
+            ("load (read + decode)", "load"),
+            ("preprocess", "preprocess"),
+            ("forward pass", "forward"),
+        )
+    )
+    return f"<b>{fmt_ms(timing_ms.get('total'))}</b> on {device}<table style='margin-top:4px'>{rows}</table>"
+
+
+def count_text(rows: Sequence[Row], expected: int) -> str:
+    """ "12 images (1 failed) · 4.2 ms per image on average · 3 to go…"."""
+    ok = [r for r in rows if r.prediction.error is None]
+    text = f"{len(rows)} image{'s' if len(rows) != 1 else ''}"
+    if len(ok) != len(rows):
+        text += f" ({len(rows) - len(ok)} failed)"
+    if ok:
+        mean = sum(r.prediction.timing_ms["total"] for r in ok) / len(ok)
+        text += f" · {mean:.1f} ms per image on average"
+    if expected > len(rows):
+        text += f" · {expected - len(rows)} to go…"
+    return text

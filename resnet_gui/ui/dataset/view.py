@@ -1,15 +1,14 @@
 """Dataset browser: what is in the folder (classes, split, problems) and a virtual thumbnail grid.
 
-Scanning runs on a Worker thread, thumbnails decode on a thread pool into a bounded LRU cache; the grid
-is a QListView over a list model, so only the rows on screen are ever asked for.
+Scanning runs off the GUI thread (the newest folder asked for wins), thumbnails decode on a thread pool
+into a bounded LRU cache; the grid is a QListView over a list model, so only the rows on screen are ever
+asked for. The scanned dataset goes to the app state; the Train form's validation split and the files
+training could not read come back from it.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -45,54 +44,9 @@ from resnet_gui.ui.dataset.widgets import (
     ThumbnailModel,
     thumbnail_grid,
 )
-from resnet_gui.ui.workers import ImageLoader, Worker
-
-
-@dataclass
-class ScanResult:
-    """What the view shows about a folder; built on the worker thread."""
-
-    index: Any  # engine.scan.DatasetIndex
-    entries: list[tuple[str, int, str]]  # (path, label, split), grouped by class
-    auto_img_size: int | None
-    scan_s: float
-    val_split: float
-    is_demo: bool = False
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> images
-
-    @property
-    def root(self) -> str:
-        return self.index.root
-
-
-def scan_for_view(path: str | None, val_split: float = 0.2) -> ScanResult:
-    """Scan `path` (None: the built-in demo, created on first use). Runs off the GUI thread."""
-    from resnet_gui.engine.data import (
-        demo,  # torch-free: counts show before torch has loaded
-        scan,
-    )
-
-    is_demo = path is None
-    if is_demo:
-        path = str(demo.default_demo_dir())
-    t0 = time.perf_counter()
-    index = scan.scan_dataset(path, val_split=val_split)
-    scan_s = time.perf_counter() - t0
-    # grouped by class with a plain loop, not a sort: list.sort holds the GIL (and so stalls the GUI
-    # thread) for the whole merge on 100k entries
-    buckets: list[list[tuple[str, int, str]]] = [[] for _ in index.classes]
-    for split, samples in (("train", index.train), ("val", index.val)):
-        for s in samples:
-            buckets[s.label].append((s.path, s.label, split))
-    for bucket in buckets:
-        bucket.sort()  # by path; one class at a time keeps each GIL hold short
-    entries = [e for bucket in buckets for e in bucket]
-    try:
-        auto = scan.auto_img_size(index)
-    except Exception:  # a guess for the form only; training decides for itself
-        auto = None
-    counts = {split: index.counts(split) for split in ("train", "val", "all")}
-    return ScanResult(index, entries, auto, scan_s, val_split, is_demo, counts)
+from resnet_gui.ui.jobs import ScanResult, scan_for_view
+from resnet_gui.ui.state import AppState
+from resnet_gui.ui.workers import ImageLoader, LatestJob
 
 
 class DatasetView(QWidget):
@@ -102,15 +56,18 @@ class DatasetView(QWidget):
     busy = Signal(str)  # status-bar text; "" when idle
     error = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state or AppState(self)
         self.result: ScanResult | None = None
-        self._worker: Worker | None = None
-        self._pending_scan: tuple[str | None, float] | None = None
+        self._scan = LatestJob(self)
+        self._val_split = self.state.val_split
         self.thumbs = ImageLoader(THUMB, threads=2, upscale=True, parent=self)
         self.previews = ImageLoader(1024, threads=1, max_pending=4, parent=self)
         self.model = ThumbnailModel(self.thumbs, self)
-        self.thumbs.failed.connect(self._on_unreadable)
+        self.thumbs.failed.connect(self.add_unreadable)
+        self.state.file_unreadable.connect(self.add_unreadable)
+        self.state.val_split_changed.connect(self.set_val_split)
 
         # header
         self.folder_label = QLabel("No folder open")
@@ -220,7 +177,6 @@ class DatasetView(QWidget):
         self._rescan_timer.setSingleShot(True)
         self._rescan_timer.setInterval(300)
         self._rescan_timer.timeout.connect(self._rescan)
-        self._val_split = 0.2
 
     # --- opening ----------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -231,12 +187,8 @@ class DatasetView(QWidget):
             self.open_folder(path)
 
     def open_folder(self, path: str | None) -> None:
-        """Scan `path` off the GUI thread (None: the built-in demo dataset)."""
-        if self._worker is not None and self._worker.is_running():
-            self._pending_scan = (path, self._val_split)
-            return
-        if self._worker is not None:
-            self._worker.join()
+        """Scan `path` off the GUI thread (None: the built-in demo dataset); a scan still running for an
+        earlier request is cancelled."""
         self.message.hide()
         what = "the demo dataset" if path is None else path
         self.folder_label.setText(f"Scanning {what}…")
@@ -245,11 +197,14 @@ class DatasetView(QWidget):
             first = " (the first time it is also generated: a few seconds)" if path is None else ""
             self.loading.setText(f"<h3>Opening {what}…</h3><p>{first}</p>")
             self.stack.setCurrentIndex(2)
-        self._worker = Worker(scan_for_view, path, self._val_split, events=False)
-        self._worker.returned.connect(self._on_scanned)
-        self._worker.errored.connect(self._on_scan_failed)
-        self._worker.finished.connect(self._on_scan_finished)
-        self._worker.start()
+        self._scan.start(
+            scan_for_view,
+            path,
+            self._val_split,
+            on_done=self._on_scanned,
+            on_error=self._on_scan_failed,
+            on_finished=lambda: self.busy.emit(""),
+        )
 
     def set_val_split(self, val_split: float) -> None:
         """The Train tab's validation split changed: recount (debounced)."""
@@ -263,7 +218,6 @@ class DatasetView(QWidget):
         if self.result is not None:
             self.open_folder(None if self.result.is_demo else self.result.root)
 
-    @Slot(object)
     def _on_scanned(self, result: ScanResult) -> None:
         self.result = result
         index = result.index
@@ -292,24 +246,15 @@ class DatasetView(QWidget):
         self.model.set_data(result.entries, index.classes)
         self._update_shown()
         self.stack.setCurrentIndex(1)
+        self.state.set_dataset(result)  # the Train tab, the Model tab and the window follow
         self.dataset_loaded.emit(result)
 
-    @Slot(object)
     def _on_scan_failed(self, exc: BaseException) -> None:
         text = error_text(exc)
         self.folder_label.setText(self.result.root if self.result else "No folder open")
         self.stack.setCurrentIndex(1 if self.result else 0)
         self.message.show_message(f"Cannot open this folder: {text}")
         self.error.emit(text)
-
-    @Slot()
-    def _on_scan_finished(self) -> None:
-        self._worker.join()
-        self.busy.emit("")
-        if self._pending_scan is not None:
-            path, self._val_split = self._pending_scan
-            self._pending_scan = None
-            self.open_folder(path)
 
     # --- grid -------------------------------------------------------------------------------------
     def _filter_to_class(self, label: int) -> None:
@@ -326,7 +271,8 @@ class DatasetView(QWidget):
         self.shown_label.setText(f"{self.model.rowCount():,} shown")
 
     @Slot(str, str)
-    def _on_unreadable(self, path: str, reason: str) -> None:
+    def add_unreadable(self, path: str, reason: str) -> None:
+        """A file the thumbnails (or training) could not read joins the problems list, once."""
         text = f"Unreadable file: {path} ({reason})"
         if self.problems.findItems(text, Qt.MatchFlag.MatchExactly):
             return  # found by the thumbnails and again by training
@@ -351,13 +297,11 @@ class DatasetView(QWidget):
 
     # --- lifetime ---------------------------------------------------------------------------------
     def is_busy(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return self._scan.is_running()
 
     def shutdown(self) -> None:
         """Stop background work and wait for it (window closing)."""
         self._rescan_timer.stop()
-        self._pending_scan = None
-        if self._worker is not None:
-            self._worker.stop_and_join()
+        self._scan.shutdown()
         self.thumbs.shutdown()
         self.previews.shutdown()

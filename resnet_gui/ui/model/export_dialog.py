@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import CHECKPOINT_FILTER, error_text
-from resnet_gui.ui.workers import Worker
+from resnet_gui.ui.jobs import run_export
+from resnet_gui.ui.workers import LatestJob
 
 FORMATS = {  # key: (label, suffix, file-dialog filter)
     "onnx": ("ONNX (.onnx): ONNX Runtime, OpenCV, TensorRT, …", ".onnx", "ONNX models (*.onnx)"),
@@ -44,14 +45,6 @@ def default_output(checkpoint: str, fmt: str) -> str:
     return str(p.with_name(p.name.split(".")[0] + FORMATS[fmt][1]))
 
 
-def run_export(checkpoint: str, fmt: str, out: str) -> tuple[str, int]:
-    """Worker: export and report (path, bytes)."""
-    from resnet_gui.engine.infer.export import export_model
-
-    path = export_model(checkpoint, fmt, out)
-    return str(path), path.stat().st_size
-
-
 class ExportDialog(QDialog):
     """Pick a checkpoint, a format and a file; export off the GUI thread."""
 
@@ -61,7 +54,7 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export Model")
         self.setMinimumWidth(620)
-        self._worker: Worker | None = None
+        self._job = LatestJob(self)
         self._out_edited = False
         self.written: str | None = None
 
@@ -161,35 +154,35 @@ class ExportDialog(QDialog):
         self._show_status(f"Exporting to {Path(out).name}…")
         self.export_button.setEnabled(False)
         self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(False)
-        self._worker = Worker(run_export, ckpt, self.fmt(), out, events=False)
-        self._worker.returned.connect(self._on_done)
-        self._worker.errored.connect(self._on_failed)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.start()
+        self._job.start(
+            run_export,
+            ckpt,
+            self.fmt(),
+            out,
+            on_done=self._on_done,
+            on_error=self._on_failed,
+            on_finished=self._on_finished,
+        )
 
     def _show_status(self, text: str, error: bool = False) -> None:
         self.status.setStyleSheet("color: #b3261e;" if error else "")
         self.status.setText(text)
 
-    @Slot(object)
     def _on_done(self, result: tuple[str, int]) -> None:
         path, size = result
         self.written = path
         self._show_status(f"Wrote <b>{path}</b> ({size / 2**20:.1f} MB).")
         self.exported.emit(path)
 
-    @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:
         self._show_status(f"Export failed: {error_text(exc)}", error=True)
 
-    @Slot()
     def _on_finished(self) -> None:
-        self._worker.join()
         self.buttons.button(QDialogButtonBox.StandardButton.Close).setEnabled(True)
         self._suggest_output()
 
     def is_running(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return self._job.is_running()
 
     def reject(self) -> None:
         if self.is_running():  # Escape while exporting: wait for the file to be complete
@@ -204,5 +197,4 @@ class ExportDialog(QDialog):
 
     def shutdown(self) -> None:
         """The app is closing: wait for an export in progress (its file is written atomically)."""
-        if self._worker is not None:
-            self._worker.join()
+        self._job.shutdown()

@@ -1,16 +1,17 @@
 """Model tab: what the network is made of, layer by layer (the app's `resnet-gui inspect`).
 
 Shows the architecture chosen on the Train tab (with the dataset's class count and image size) or the
-checkpoint loaded in Classify: one row per stem layer, residual block and head layer with its output
-shape, parameters and multiply-adds; the totals; and the shape of the network at a glance (BasicBlock
-or Bottleneck, blocks per stage, feature-map sizes). `describe_model` runs on a Worker, only while the
-tab is shown.
+checkpoint loaded in Classify (both from the app state): one row per stem layer, residual block and
+head layer with its output shape, parameters and multiply-adds; the totals; and the shape of the network
+at a glance (BasicBlock or Bottleneck, blocks per stage, feature-map sizes). `describe_model` runs off
+the GUI thread, only while the tab is shown; the newest request wins.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QShowEvent
@@ -27,16 +28,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.format import human_number as human
 from resnet_gui.ui.common import HeadedTableModel, MessageBar, error_text, heading
-from resnet_gui.ui.workers import Worker
+from resnet_gui.ui.jobs import describe
+from resnet_gui.ui.state import AppState
+from resnet_gui.ui.workers import LatestJob
+
+if TYPE_CHECKING:
+    from resnet_gui.engine.model.describe import ModelDescription
 
 TRAIN, CHECKPOINT = "train", "checkpoint"
-
-
-def human(n: int) -> str:
-    from resnet_gui.engine.model.describe import human_number
-
-    return human_number(n)
+Source = tuple  # (TRAIN, arch, num_classes, img_size, leaves) or (CHECKPOINT, path, leaves)
 
 
 def stage_of(name: str) -> str:
@@ -52,21 +54,19 @@ class LayerTableModel(HeadedTableModel):
     HEADERS = ("Stage", "Layer", "Type", "Output shape", "Params", "MACs", "% of MACs")
     NUMERIC = (4, 5, 6)
 
-    def __init__(self, parent: Any = None):
+    def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.desc: Any = None
+        self.desc: ModelDescription | None = None
         self.cells: list[tuple[str, ...]] = []  # the text of every cell, made once per description
 
-    def set_description(self, desc: Any) -> None:
+    def set_description(self, desc: ModelDescription | None) -> None:
         self.beginResetModel()
         self.desc = desc
         self.cells = [] if desc is None else self._cells(desc)
         self.endResetModel()
 
     @staticmethod
-    def _cells(d: Any) -> list[tuple[str, ...]]:
-        from resnet_gui.engine.model.describe import human_number as human
-
+    def _cells(d: ModelDescription) -> list[tuple[str, ...]]:
         rows = []
         for r in d.layers:
             share = f"{100 * r.macs / d.macs_total:.1f}%" if d.macs_total and r.macs else "-"
@@ -101,32 +101,22 @@ class LayerTableModel(HeadedTableModel):
         return None
 
 
-def describe(source: tuple) -> Any:
-    """Worker: describe_model for ("train", arch, num_classes, img_size, leaves) or ("checkpoint", path, leaves)."""
-    from resnet_gui.engine.model.describe import describe_model
-
-    if source[0] == TRAIN:
-        _, arch, num_classes, img_size, leaves = source
-        return describe_model(arch, num_classes=num_classes, img_size=img_size, leaves=leaves)
-    _, path, leaves = source
-    return describe_model(path, leaves=leaves)
-
-
 class ModelView(QWidget):
     """The Model tab."""
 
     export_requested = Signal(str)  # the checkpoint to export
     described = Signal(object)  # a ModelDescription is shown
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self._train: tuple[str, int, int] = ("resnet18", 1000, 224)
-        self._train_note = "ImageNet's 1000 classes at 224 px until a dataset is open"
+        self.state = state or AppState(self)
+        self._train: tuple[str, int | None, int | None] = (self.state.arch, None, None)  # None: the engine's
+        self._train_note = ""
         self.checkpoint: str | None = None
-        self.desc: Any = None
-        self._worker: Worker | None = None
-        self._pending: tuple | None = None
-        self._shown_source: tuple | None = None
+        self.desc: ModelDescription | None = None
+        self._job = LatestJob(self)
+        self._asked: Source | None = None  # what the newest job describes
+        self._shown_source: Source | None = None
 
         self.source = QComboBox()
         self.source.addItem("Architecture chosen on the Train tab", TRAIN)
@@ -175,6 +165,14 @@ class ModelView(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
 
+        self.state.arch_changed.connect(lambda _arch: self._follow_train())
+        self.state.img_size_changed.connect(lambda _px: self._follow_train())
+        self.state.dataset_changed.connect(lambda _result: self._follow_train(switch=False))
+        self.state.checkpoint_changed.connect(self.set_checkpoint)
+        self._follow_train()
+        if self.state.checkpoint:
+            self.set_checkpoint(self.state.checkpoint)
+
     # --- inputs from the other tabs ---------------------------------------------------------------
     def set_train_arch(
         self, arch: str, num_classes: int | None, img_size: int | None, note: str = "", switch: bool = True
@@ -183,13 +181,14 @@ class ModelView(QWidget):
 
         `switch`: show it now even if a checkpoint is shown (the user just chose it on the Train tab).
         """
-        self._train = (arch, num_classes or 1000, img_size or 224)
+        self._train = (arch, num_classes, img_size)  # None: the engine's (ImageNet's 1000, 224 px)
         self._train_note = note
         if self.source.currentData() == TRAIN:
             self.refresh()
         elif switch:
             self.source.setCurrentIndex(0)
 
+    @Slot(str)
     def set_checkpoint(self, path: str) -> None:
         """A checkpoint was loaded in Classify: show it."""
         self.checkpoint = path
@@ -201,34 +200,21 @@ class ModelView(QWidget):
         else:
             self.source.setCurrentIndex(1)
 
-    def follow(self, training_view: Any, inference_view: Any, dataset_view: Any = None) -> None:
-        """Keep up with the Train tab's settings (and the dataset's classes) and the Classify checkpoint."""
-
-        def from_train(*_args: Any, switch: bool = True) -> None:
-            t = training_view
-            arch = t.arch.currentData()
-            if not arch:
-                return
-            dataset = getattr(t, "dataset", None)
-            classes = len(dataset.index.classes) if dataset is not None else None
-            size = t.img_size.value() or (getattr(dataset, "auto_img_size", None) if dataset else None)
-            note = (
-                f"{classes} classes from the open dataset"
-                if classes
-                else "ImageNet's 1000 classes until a dataset is open"
-            )
-            note += f", {size} px as set on the Train tab" if t.img_size.value() else ""
-            self.set_train_arch(arch, classes, size, note, switch=switch)
-
-        training_view.arch.currentIndexChanged.connect(from_train)
-        training_view.img_size.valueChanged.connect(from_train)
-        if dataset_view is not None:  # connected after the window's own handler, so the dataset is set
-            dataset_view.dataset_loaded.connect(lambda _result: from_train(switch=False))
-        inference_view.checkpoint_loaded.connect(self.set_checkpoint)
-        from_train()
+    def _follow_train(self, switch: bool = True) -> None:
+        """The Train form's architecture and image size, and the open dataset's classes (app state)."""
+        st, dataset = self.state, self.state.dataset
+        classes = len(dataset.index.classes) if dataset is not None else None
+        size = st.img_size or (dataset.auto_img_size if dataset is not None else None)
+        note = (
+            f"{classes} classes from the open dataset"
+            if classes
+            else "ImageNet's 1000 classes until a dataset is open"
+        )
+        note += f", {size} px as set on the Train tab" if st.img_size else ""
+        self.set_train_arch(st.arch, classes, size, note, switch=switch)
 
     # --- describing -------------------------------------------------------------------------------
-    def _current_source(self) -> tuple | None:
+    def _current_source(self) -> Source | None:
         leaves = self.leaves.isChecked()
         if self.source.currentData() == CHECKPOINT:
             return (CHECKPOINT, self.checkpoint, leaves) if self.checkpoint else None
@@ -242,37 +228,33 @@ class ModelView(QWidget):
     def refresh(self) -> None:
         """Describe what is selected, when the tab is on screen (nothing runs while it is hidden)."""
         source = self._current_source()
-        if source is None or source == self._shown_source or not self.isVisible():
+        if source is None or not self.isVisible():
             return
-        if self._worker is not None and self._worker.is_running():
-            self._pending = source  # the newest request runs next
-            return
-        self._start(source)
-
-    def _start(self, source: tuple) -> None:
-        if self._worker is not None:
-            self._worker.join()
-        self._running = source
+        if source == (self._asked if self._job.is_running() else self._shown_source):
+            return  # shown already, or on its way
+        self._asked = source
         what = Path(source[1]).name if source[0] == CHECKPOINT else source[1]
         self.summary.setText(f"Measuring the layers of {what}…")
         self.title.setText("")
         self.table_model.set_description(None)  # never the old model's rows under a new title
-        self._worker = Worker(describe, source, events=False)
-        self._worker.returned.connect(self._on_described)
-        self._worker.errored.connect(self._on_failed)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.start()
+        if source[0] == CHECKPOINT:
+            args: tuple[Any, ...] = (source[1], source[2])
+        else:
+            _, arch, num_classes, img_size, leaves = source
+            args = (arch, leaves, num_classes, img_size)
+        self._job.start(
+            describe, *args, on_done=partial(self._on_described, source), on_error=self._on_failed
+        )
 
-    @Slot(object)
-    def _on_described(self, desc: Any) -> None:
+    def _on_described(self, source: Source, desc: ModelDescription) -> None:
         self.message.hide()
         self.desc = desc
-        self._shown_source = self._running
+        self._shown_source = source
         self.table_model.set_description(desc)
         self.table.resizeColumnsToContents()  # once per model, not on every layout pass
         where = (
             f"checkpoint {Path(self.checkpoint).name}"
-            if self._running[0] == CHECKPOINT
+            if source[0] == CHECKPOINT
             else f"Train tab settings ({self._train_note})"
             if self._train_note
             else "Train tab settings"
@@ -293,23 +275,12 @@ class ModelView(QWidget):
         )
         self.described.emit(desc)
 
-    @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:
         self.summary.setText("")
         self.message.show_message(f"Cannot describe this model: {error_text(exc)}")
 
-    @Slot()
-    def _on_finished(self) -> None:
-        self._worker.join()
-        if self._pending is not None:
-            source, self._pending = self._pending, None
-            if source != self._shown_source:
-                self._start(source)
-
     def is_busy(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return self._job.is_running()
 
     def shutdown(self) -> None:
-        self._pending = None
-        if self._worker is not None:
-            self._worker.join()
+        self._job.shutdown()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -23,18 +23,22 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from resnet_gui.ui.common import error_text, fmt_pct
-from resnet_gui.ui.dataset.widgets import THUMB, ThumbnailModel, thumbnail_grid
+from resnet_gui.format import fmt_pct
+from resnet_gui.ui.common import error_text
+from resnet_gui.ui.dataset.widgets import THUMB, thumbnail_grid
+from resnet_gui.ui.jobs import evaluate_in_background
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
-from resnet_gui.ui.workers import ImageLoader, Worker, lower_thread_priority
+from resnet_gui.ui.train.gallery import CellDelegate, GalleryModel, NumberItem
+from resnet_gui.ui.workers import ImageLoader, LatestJob
+
+if TYPE_CHECKING:
+    from resnet_gui.engine.evaluate import EvalResult
 
 SORTS = (
     ("confidence", "Most confident first"),
@@ -43,91 +47,6 @@ SORTS = (
 )
 SHOWS = (("wrong", "Misclassified"), ("all", "All evaluated images"))
 CSV_COLUMNS = ("path", "true", "predicted", "confidence", "true_class_prob", "loss")
-WRONG_TEXT = QColor("#b3261e")
-
-
-class _NumberItem(QTableWidgetItem):
-    """A table cell that shows `text` and sorts by `value`."""
-
-    def __init__(self, value: float, text: str):
-        super().__init__(text)
-        self.value = value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, _NumberItem):
-            return self.value < other.value
-        return super().__lt__(other)
-
-
-class _CellDelegate(QStyledItemDelegate):
-    """Every item fills its grid cell, so captions elide at the cell's width, not the icon's."""
-
-    def __init__(self, size: QSize, parent: QWidget | None = None):
-        super().__init__(parent)
-        self._size = size
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
-        return self._size
-
-
-class GalleryModel(ThumbnailModel):
-    """The thumbnail model over evaluation records: rows are record indices in the order shown."""
-
-    RecordRole = Qt.ItemDataRole.UserRole + 10
-
-    def __init__(self, loader: ImageLoader, parent: QWidget | None = None):
-        super().__init__(loader, parent)
-        self.records: list[dict] = []
-
-    def set_records(self, records: list[dict], classes: list[str]) -> None:
-        self.records = records
-        self.set_data([(r["path"], i, "") for i, r in enumerate(records)], classes)
-
-    def show_rows(self, indices: list[int]) -> None:
-        """Show these records, in this order (thumbnails already loaded stay cached)."""
-        self.beginResetModel()
-        self._loader.cancel_all()
-        self._asked.clear()
-        entries = self._entries  # (path, record index, "") tuples, built once in set_records
-        self._rows = [entries[i] for i in indices]
-        self.endResetModel()
-
-    def record(self, row: int) -> dict:
-        return self.records[self._rows[row][1]]
-
-    def listed(self) -> list[dict]:
-        return [self.records[i] for _, i, _ in self._rows]
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
-            return None
-        rec = self.record(index.row())
-        wrong = rec["true"] != rec["pred"]
-        if role == Qt.ItemDataRole.DisplayRole:
-            head = f"{rec['true']} → {rec['pred']}" if wrong else f"✓ {rec['true']}"
-            return f"{head}\n{fmt_pct(rec['prob']).strip()} · loss {rec['loss']:.2f}"
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return (
-                f"{rec['path']}\ntrue: {rec['true']} · predicted: {rec['pred']} "
-                f"({fmt_pct(rec['prob']).strip()})\nprobability of the true class: "
-                f"{fmt_pct(rec['true_prob']).strip()} · loss {rec['loss']:.3f}\ndouble-click to open in Classify"
-            )
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return QBrush(WRONG_TEXT) if wrong else None
-        if role == self.RecordRole:
-            return rec
-        return super().data(index, role)
-
-
-def evaluate_in_background(checkpoint: str, on_event: Any, stop: Any) -> Any:
-    """The engine's evaluation of `checkpoint` on its own run's val split, on a worker thread."""
-    from resnet_gui.engine.evaluate import evaluate_run_split
-
-    lower_thread_priority()
-    return evaluate_run_split(checkpoint, stop=stop)
 
 
 class EvalResultsPanel(QWidget):
@@ -138,17 +57,14 @@ class EvalResultsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.result: Any = None
+        self.result: EvalResult | None = None
         self.cell: tuple[int, int | None] | None = None  # (true, pred); pred None: the whole class
         self.checkpoint: str | None = None  # what "Evaluate" evaluates when there is no result yet
-        self._worker: Worker | None = None
-        self._workers: list[Worker] = []  # every one started, to join at shutdown
+        self._job = LatestJob(self)
+        self._cells: list[tuple[int, int]] = []  # (true, pred) class indices per record
+        self._orders: dict[str, list[int]] = {}  # sort key -> record indices, once per result
         self.loader = ImageLoader(THUMB, threads=1, upscale=True, parent=self)
         self.model = GalleryModel(self.loader, self)
-        self._build()
-        self.clear()
-
-    def _build(self) -> None:
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -202,7 +118,7 @@ class EvalResultsPanel(QWidget):
 
         self.gallery = thumbnail_grid(QSize(THUMB + 64, THUMB + 42))
         self.gallery.setModel(self.model)
-        self.gallery.setItemDelegate(_CellDelegate(QSize(THUMB + 56, THUMB + 36), self.gallery))
+        self.gallery.setItemDelegate(CellDelegate(QSize(THUMB + 56, THUMB + 36), self.gallery))
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.gallery.doubleClicked.connect(self._on_double_clicked)
         self.gallery.selectionModel().selectionChanged.connect(self._update_buttons)
@@ -249,12 +165,11 @@ class EvalResultsPanel(QWidget):
         head.addWidget(self.evaluate_button)
         layout.addLayout(head)
         layout.addWidget(split, 1)
+        self.clear()
 
     # --- data -------------------------------------------------------------------------------------
     def clear(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()  # its answer, if any, is for a model no longer shown
-            self._worker = None
+        self._job.cancel()  # its answer, if any, is for a model no longer shown
         self.result = None
         self.cell = None
         self.checkpoint = None
@@ -263,50 +178,43 @@ class EvalResultsPanel(QWidget):
         self.confusion.set_data([], [])
         self.table.setRowCount(0)
         self.model.set_records([], [])
-        self._cells: list[tuple[int, int]] = []
-        self._orders: dict[str, list[int]] = {}
+        self._cells = []
+        self._orders = {}
         self.refresh_gallery()
 
     def set_checkpoint(self, path: str | None) -> None:
         """The run's best model: offered for evaluation while no result is shown (e.g. a stopped run)."""
         self.checkpoint = path
-        if path and self.result is None and self._worker is None:
+        if path and self.result is None and not self._job.is_running():
             self.summary.setText("This run ended before its evaluation (stopped runs skip it).")
             self.evaluate_button.show()
             self.evaluate_button.setEnabled(True)
 
     def evaluate(self) -> None:
         """Evaluate `checkpoint` on a worker thread; the result fills the panel."""
-        if not self.checkpoint or self._worker is not None:
+        if not self.checkpoint or self._job.is_running():
             return
-        worker = self._worker = Worker(evaluate_in_background, self.checkpoint)
-        # bound methods of this panel: delivered on the GUI thread (lambdas would run on the worker's)
-        worker.returned.connect(self._on_evaluated)
-        worker.errored.connect(self._on_evaluate_failed)
-        worker.start()
-        self._workers.append(worker)
+        self._job.start(
+            evaluate_in_background,
+            self.checkpoint,
+            events=True,
+            on_done=self._on_evaluated,
+            on_error=self._on_evaluate_failed,
+        )
         self.evaluate_button.setEnabled(False)
         self.summary.setText("Evaluating the best model on the validation images…")
 
-    @Slot(object)
-    def _on_evaluated(self, result: Any) -> None:
-        if self.sender() is not self._worker:  # cleared meanwhile: a new run is on screen
-            return
-        self._worker = None
+    def _on_evaluated(self, result: EvalResult | None) -> None:
         self.evaluate_button.hide()
         if result is not None:
             self.set_result(result)
 
-    @Slot(object)
     def _on_evaluate_failed(self, exc: BaseException) -> None:
-        if self.sender() is not self._worker:
-            return
-        self._worker = None
         self.evaluate_button.setEnabled(True)
         self.summary.setText("The evaluation failed.")
         self.error.emit(f"Evaluation failed: {error_text(exc)}")
 
-    def set_result(self, result: Any) -> None:
+    def set_result(self, result: EvalResult) -> None:
         """Show an engine EvalResult (with its per-image records)."""
         self.result = result
         self.evaluate_button.hide()
@@ -325,8 +233,8 @@ class EvalResultsPanel(QWidget):
             name.setData(Qt.ItemDataRole.UserRole, r)  # the class index, whatever the sort order
             cells = [
                 name,
-                *(_NumberItem(row[k], f"{row[k]:.3f}") for k in ("precision", "recall", "f1")),
-                _NumberItem(row["support"], str(row["support"])),
+                *(NumberItem(row[k], f"{row[k]:.3f}") for k in ("precision", "recall", "f1")),
+                NumberItem(row["support"], str(row["support"])),
             ]
             for c, item in enumerate(cells):
                 self.table.setItem(r, c, item)
@@ -472,9 +380,8 @@ class EvalResultsPanel(QWidget):
             self.error.emit(f"Cannot write {path}: {exc.strerror or exc}")
 
     def is_busy(self) -> bool:
-        return self._worker is not None
+        return self._job.is_running()
 
     def shutdown(self) -> None:
-        for worker in self._workers:
-            worker.stop_and_join()
+        self._job.shutdown()
         self.loader.shutdown()

@@ -67,6 +67,19 @@ class TrainingPlots(QWidget):
         self._timer.setInterval(int(1000 / max_fps))
         self._timer.timeout.connect(self._redraw_if_dirty)
         self.redraw_count = 0
+        self._step_x: list[float] = []
+        self._step_y: list[float] = []
+        self._smooth_y: list[float] = []
+        self._ema = 0.0
+        self._ema_n = 0
+        self._epoch_x: list[float] = []
+        self._train_loss: list[float] = []
+        self._val_loss_x: list[float] = []
+        self._val_loss: list[float] = []
+        self._train_acc: list[float] = []
+        self._val_acc_x: list[float] = []
+        self._val_acc: list[float] = []
+        self._dirty = True
         self.reset()
 
     def _legend(self, plot: pg.PlotWidget, offset: tuple[int, int]) -> pg.LegendItem:
@@ -93,18 +106,22 @@ class TrainingPlots(QWidget):
 
     # --- data -------------------------------------------------------------------------------------
     def reset(self) -> None:
-        self._step_x: list[float] = []
-        self._step_y: list[float] = []
-        self._smooth_y: list[float] = []
+        """Forget every point (a new run)."""
+        for points in (
+            self._step_x,
+            self._step_y,
+            self._smooth_y,
+            self._epoch_x,
+            self._train_loss,
+            self._val_loss_x,
+            self._val_loss,
+            self._train_acc,
+            self._val_acc_x,
+            self._val_acc,
+        ):
+            points.clear()
         self._ema = 0.0
         self._ema_n = 0
-        self._epoch_x: list[float] = []
-        self._train_loss: list[float] = []
-        self._val_loss_x: list[float] = []
-        self._val_loss: list[float] = []
-        self._train_acc: list[float] = []
-        self._val_acc_x: list[float] = []
-        self._val_acc: list[float] = []
         self._dirty = True
         self.flush()
 

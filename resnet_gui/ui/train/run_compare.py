@@ -8,13 +8,16 @@ plots as the live ones, with their own legend entries.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from resnet_gui.ui.train.plots import TrainingPlots
+
+if TYPE_CHECKING:
+    from resnet_gui.engine.runs import RunInfo
 
 COMPARE_COLOR = "#9467bd"
 
@@ -100,7 +103,7 @@ class RunCompareBar(QWidget):
         super().__init__(parent)
         self.runs_dir = Path(runs_dir)
         self.current_run: str | None = None  # the run the plots show now: not offered
-        self.runs: dict[str, Any] = {}
+        self.runs: dict[str, RunInfo] = {}
         self.overlay = ComparisonOverlay(plots)
         self.combo = _RunCombo()
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
