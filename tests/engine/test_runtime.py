@@ -54,9 +54,14 @@ def test_a_run_in_the_child_sends_what_train_sends(trained, demo_dir, tmp_path):
         events.append(e)
         threads.add(threading.current_thread().name)
 
-    cfg = TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(tmp_path), **TINY)
-    result = TrainingProcess(cfg, on_event).run()
+    proc = TrainingProcess()
+    proc.launch()  # the interpreter starts (imports torch) before the config is known
+    proc.ready.wait(120)  # warm: the run below then starts without the import wait
+    proc.config = TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(tmp_path), **TINY)
+    proc.on_event = on_event
+    result = proc.run()
 
+    assert proc.ready.is_set()  # the child said so before its first event
     assert _kinds(events) == _kinds(in_process)
     assert threads == {threading.current_thread().name}  # delivered on the caller's thread, like train()
     assert isinstance(result, TrainResult) and not result.stopped and result.epochs == 1

@@ -2,9 +2,11 @@
 
 Protocol, one JSON object per line (UTF-8), see docs in engine/train/runtime.py:
 
-- stdin: the first line is `{"config": TrainConfig.to_json(), "niceness": 5, "log_level": 30}`; later lines
-  are commands, `{"cmd": "stop"}`. End of input (the parent closed the pipe or died) also means stop.
-- stdout: `{"event": event_to_json(e)}` for every engine event, in order, then exactly one last line:
+- argv: `--niceness N` (default 5: lower priority than the window) `--log-level L` (logging level number).
+- stdin: the first line is `{"config": TrainConfig.to_json()}`; later lines are commands, `{"cmd": "stop"}`.
+  End of input (the parent closed the pipe or died) also means stop; before a config: exit quietly.
+- stdout: `{"ready": true}` once the engine is imported; `{"event": event_to_json(e)}` for every engine
+  event, in order, then exactly one last line:
   `{"result": TrainResult.to_json()}` or `{"error": {"type": "DatasetError", "message": "...", "engine": true}}`.
   Nothing else can write there: file descriptor 1 is pointed at stderr before the engine is imported, so
   a stray print() or a C library's output cannot tear the stream.
@@ -12,8 +14,8 @@ Protocol, one JSON object per line (UTF-8), see docs in engine/train/runtime.py:
 - exit status: 0 after a result, 1 after an error line, 2 when the start message is unusable.
   SIGINT and SIGTERM set the stop flag, as the stop message does.
 
-Kept free of torch until the config has been read and the priority lowered, so the threads torch starts
-inherit the lower priority.
+The priority is lowered first, so the threads torch starts inherit it; torch is imported before the
+config is read, so a launched interpreter can wait, warm, for its config (`TrainingProcess.launch()`).
 """
 
 from __future__ import annotations
@@ -110,39 +112,47 @@ def _error(exc: BaseException, engine: bool) -> dict:
     return {"error": {"type": type(exc).__name__, "message": message, "engine": engine}}
 
 
-def main() -> int:
+def _options(argv: list[str]) -> tuple[int, int]:
+    """`--niceness N --log-level L` (set by the parent; both optional)."""
+    opts = {"--niceness": 5, "--log-level": logging.INFO}
+    for flag, value in zip(argv[::2], argv[1::2], strict=False):
+        if flag in opts:
+            with contextlib.suppress(ValueError):
+                opts[flag] = int(value)
+    return opts["--niceness"], opts["--log-level"]
+
+
+def main(argv: list[str]) -> int:
     stop = threading.Event()
     stream = _Stream(_claim_stdout(), stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-
-    lines = _read_lines(0)
-    try:
-        start = json.loads(next(lines, b"null"))
-        config_dict = dict(start["config"])
-        niceness = int(start.get("niceness", 5))
-        log_level = int(start.get("log_level", logging.INFO))
-    except (ValueError, TypeError, KeyError) as exc:
-        stream.send(
-            {"error": {"type": "ValueError", "message": f"bad start message: {exc}", "engine": False}}
-        )
-        return 2
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    niceness, log_level = _options(argv)
     _lower_priority(niceness)
-    threading.Thread(target=_follow_commands, args=(lines, stop), name="commands", daemon=True).start()
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
+    # The slow part of starting (torch, torchvision: seconds) comes before the config is read, so a
+    # parent can launch the interpreter early and hand it the config when the user clicks Train.
     from resnet_gui.engine.config import TrainConfig
     from resnet_gui.engine.errors import EngineError
     from resnet_gui.engine.events import event_to_json
     from resnet_gui.engine.train.loop import train
 
+    stream.send({"ready": True})
+    lines = _read_lines(0)
+    first = next(lines, None)
+    if first is None:  # a spare interpreter that was never used
+        return 0
     try:
-        config = TrainConfig(**config_dict)
-    except TypeError as exc:
-        stream.send(_error(exc, engine=False))
+        config = TrainConfig(**dict(json.loads(first)["config"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        stream.send(
+            {"error": {"type": type(exc).__name__, "message": f"bad start message: {exc!r}", "engine": False}}
+        )
         return 2
     if config.mp_context == "forkserver":  # the app's choice for a process with Qt threads; none run here
         config = replace(config, mp_context=None)
+    threading.Thread(target=_follow_commands, args=(lines, stop), name="commands", daemon=True).start()
 
     try:
         result = train(config, lambda e: stream.send({"event": event_to_json(e)}), stop)
@@ -158,7 +168,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    code = main()
+    code = main(sys.argv[1:])
+    logging.shutdown()
     with contextlib.suppress(Exception):
         sys.stderr.flush()
-    sys.exit(code)
+    # Everything is said and on disk (checkpoints are fsynced): skip the interpreter's teardown of torch
+    # (about a second, measured) so the parent sees the exit at once.
+    os._exit(code)

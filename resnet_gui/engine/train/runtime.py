@@ -12,7 +12,8 @@ so a terminal's Ctrl+C reaches only the parent (which asks the child to stop) an
 DataLoader workers down with it.
 
 Protocol (engine/train/child.py): the config goes in as the first JSON line on stdin, `{"cmd": "stop"}`
-lines follow; every event comes back as one JSON line on stdout, then one `result` or `error` line;
+lines follow; stdout says `ready` once torch is imported, then every event comes back as one JSON line,
+then one `result` or `error` line;
 stderr carries the child's logging, re-logged here under the same logger names, and its last lines go
 into the message when it dies.
 
@@ -63,12 +64,13 @@ class TrainingProcess:
 
     `run(stop)` is the blocking call with `train()`'s shape. Or drive it yourself: `start()`, then
     `wait(timeout)` / `poll_events()` (these deliver the events), `stop()`, `kill()`, and read `result`
-    or `error` once `wait()` returned True.
+    or `error` once `wait()` returned True. `launch()` first (config and on_event may be set later, as
+    attributes) hides the interpreter's start-up: torch is imported before the config is needed.
     """
 
     def __init__(
         self,
-        config: TrainConfig,
+        config: TrainConfig | None = None,
         on_event: EventSink | None = None,
         *,
         grace_s: float = STOP_GRACE_S,
@@ -83,6 +85,8 @@ class TrainingProcess:
         self.result: TrainResult | None = None
         self.error: errors.EngineError | None = None
         self._proc: subprocess.Popen | None = None
+        self._started = False
+        self.ready = threading.Event()  # set once the child has imported the engine (torch)
         self._messages: queue.Queue = queue.Queue()
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self._readers: list[threading.Thread] = []
@@ -106,19 +110,29 @@ class TrainingProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self) -> None:
-        """Launch the child and hand it the config (returns at once; the child then imports torch, ~1-2 s)."""
+    def launch(self) -> None:
+        """Start the interpreter now; it imports torch (seconds) and waits for its config. Call this early
+        (e.g. when the Train view opens) and `start()` later: the run then begins without that wait."""
         if self._proc is not None:
-            raise RuntimeError("this TrainingProcess was already started")
+            return
         env = dict(os.environ)
         root = str(Path(resnet_gui.__file__).resolve().parents[1])  # importable from any working folder
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         kwargs: dict = {"start_new_session": True} if _POSIX else {}
         if not _POSIX:
             kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        level = logging.getLogger("resnet_gui").getEffectiveLevel()
+        argv = [
+            "-m",
+            "resnet_gui.engine.train.child",
+            "--niceness",
+            str(self.niceness),
+            "--log-level",
+            str(level),
+        ]
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-m", "resnet_gui.engine.train.child"],
+                [self.python, *argv],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -131,12 +145,16 @@ class TrainingProcess:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._readers.append(t)
-        start = {
-            "config": self.config.to_json(),
-            "niceness": self.niceness,
-            "log_level": logging.getLogger("resnet_gui").getEffectiveLevel(),
-        }
-        self._send(start)
+
+    def start(self) -> None:
+        """Launch the child (unless `launch()` did) and hand it `config`: the run begins. Returns at once."""
+        if self._started:
+            raise RuntimeError("this TrainingProcess was already started")
+        if self.config is None:
+            raise ValueError("TrainingProcess.start() needs a config")
+        self._started = True
+        self.launch()
+        self._send({"config": self.config.to_json()})
 
     def stop(self) -> None:
         """Ask the child to stop (it ends within one batch and saves `last`); a second call kills it, and so
@@ -145,6 +163,9 @@ class TrainingProcess:
             self._stops += 1
             first = self._stops == 1
         if not self.is_running():
+            return
+        if not self._started:  # a launched spare: nothing to save
+            self.kill(reason="stopped before it was given a config")
             return
         if not first:
             self.kill(reason="Stop was pressed twice")
@@ -155,7 +176,8 @@ class TrainingProcess:
         self._timer.start()
 
     def kill(self, reason: str = "killed on request") -> None:
-        """End the child (and its DataLoader workers) at once. Checkpoints on disk stay loadable."""
+        """End the child (and its DataLoader workers) at once. Checkpoints on disk stay loadable.
+        Also the way to discard a `launch()`ed interpreter that will not be used."""
         proc = self._proc
         if proc is None:
             return
@@ -192,7 +214,7 @@ class TrainingProcess:
         Raises the child's EngineError (same class and message) or RunCrashed when it died. Ctrl+C here
         (KeyboardInterrupt) asks the child to stop; a second one kills it and is re-raised.
         """
-        if self._proc is None:
+        if not self._started:
             self.start()
         interrupted = False
         while True:
@@ -234,6 +256,8 @@ class TrainingProcess:
                 msg = json.loads(raw)
                 if "event" in msg:
                     self._messages.put(("event", event_from_json(msg["event"])))
+                elif "ready" in msg:
+                    self.ready.set()
                 else:
                     self._messages.put(("final", msg))
             except (ValueError, TypeError, KeyError) as exc:
