@@ -1,4 +1,10 @@
-"""Shared by the benchmarks: goals with a verdict, tables, `benchmarks/results/<name>.json`."""
+"""Shared by the benchmarks: goals with a verdict, tables, `<results dir>/<name>.json`.
+
+Results go to `benchmarks/results/local/` (untracked: a local run never dirties the tree), or to the
+folder in $RESNET_GUI_BENCH_OUT (`run_all.py --out DIR` sets it). The committed reference figures live in
+`benchmarks/results/reference/`; refresh them on a quiet machine with
+`python benchmarks/run_all.py --out benchmarks/results/reference`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
+REFERENCE = Path(__file__).resolve().parent / "results" / "reference"
+OUT_ENV = "RESNET_GUI_BENCH_OUT"
+
+
+def results_dir() -> Path:
+    """Where this run's `<name>.json` files go (see the module docstring)."""
+    given = os.environ.get(OUT_ENV)
+    return (
+        Path(given).expanduser().resolve() if given else Path(__file__).resolve().parent / "results" / "local"
+    )
+
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -74,10 +91,12 @@ class Report:
             "ratios": [{**asdict(r), "met": r.met} for r in self.ratios],
             "figures": self.figures,
         }
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"{self.name}.json"
+        folder = results_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}.json"
         path.write_text(json.dumps(out, indent=2, default=str) + "\n")
-        print(f"({wall:.0f} s; wrote {path.relative_to(ROOT)})", flush=True)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"({wall:.0f} s; wrote {shown})", flush=True)
         return out
 
 

@@ -1,10 +1,13 @@
 """`make bench`: the performance items 1-6 of docs/PERFORMANCE.md, each a ratio against its goal.
 
-Each benchmark runs in its own process, prints its table and ratios and writes
-`benchmarks/results/<name>.json`; this script then prints every ratio again in one summary. Under 10
-minutes on 2 CPU cores (`--quick`: about 3).
+Each benchmark runs in its own process, prints its table and ratios and writes `<out>/<name>.json`
+(default `benchmarks/results/local/`, untracked); this script then prints every ratio again in one
+summary. Under 10 minutes on 2 CPU cores (`--quick`: about 3).
 
-    python benchmarks/run_all.py [--quick | --full] [--only train,infer,gui,engine] [--with-accuracy]
+    python benchmarks/run_all.py [--quick | --full] [--only train,infer,gui,engine] [--with-accuracy] [--out DIR]
+
+The committed reference figures are in `benchmarks/results/reference/`: refresh them on a quiet machine
+with `--out benchmarks/results/reference` and commit them on purpose.
 
 On a busy machine (1-minute load above cores + 1) it runs --quick unless --full is given.
 
@@ -22,7 +25,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+LOCAL = HERE / "results" / "local"  # gitignored
+OUT_ENV = "RESNET_GUI_BENCH_OUT"  # read by common.results_dir() in each benchmark process
 
 BENCHES = {
     "train": ["bench_train.py"],  # items 1 and 2
@@ -40,12 +44,12 @@ ACCURACY = [
 ]
 
 
-def summary(names: list[str]) -> int:
-    """Print every ratio from the results files of `names`; returns how many goals are not met."""
+def summary(names: list[str], results: Path) -> int:
+    """Print every ratio from the results files of `names` in `results`; returns how many goals are not met."""
     missed = 0
-    print("\n=== summary: every ratio against its goal ===")
+    print(f"\n=== summary: every ratio against its goal ({results}) ===")
     for name in names:
-        f = RESULTS / f"{name}.json"
+        f = results / f"{name}.json"
         if not f.exists():
             continue
         data = json.loads(f.read_text())
@@ -70,6 +74,12 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="full sizes even when the machine is busy")
     ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ",".join(BENCHES))
     ap.add_argument("--with-accuracy", action="store_true", help="also run the recipe comparisons")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=LOCAL,
+        help="folder for the <name>.json results (default: benchmarks/results/local, untracked)",
+    )
     args = ap.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHES]
@@ -86,7 +96,8 @@ def main() -> int:
         args.quick = True
     t0 = time.perf_counter()
     failed = []
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = args.out.expanduser().resolve()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", OUT_ENV: str(out)}
     for name in names:
         argv = list(BENCHES[name])
         if args.quick and name != "engine":
@@ -101,7 +112,7 @@ def main() -> int:
             print(f"\n=== {' '.join(argv)} ===", flush=True)
             if subprocess.call([sys.executable, str(HERE / argv[0]), *argv[1:]], env=env) != 0:
                 failed.append(argv[0])
-    missed = summary([n for n in names if n not in failed])
+    missed = summary([n for n in names if n not in failed], out)
     print(f"\n{missed} goal(s) not met; total {time.perf_counter() - t0:.0f} s")
     if failed:
         print(f"FAILED to run: {', '.join(failed)}")

@@ -30,3 +30,21 @@ class PretrainedWeightsMissing(EngineError):
 
 class DeviceOutOfMemory(EngineError):
     """The GPU (or CPU) ran out of memory during a run; the message suggests a smaller batch."""
+
+
+class RunCrashed(EngineError):
+    """The training process died (a signal, the OOM killer, an exception outside the engine's own errors)
+    or was killed after a Stop it did not honour; the message says how and ends with its last stderr lines.
+    Checkpoints already on disk stay loadable (every write is atomic)."""
+
+    def __init__(
+        self,
+        message: str,
+        returncode: int | None = None,
+        stderr_tail: list[str] | None = None,
+        on_request: bool = False,
+    ):
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr_tail = list(stderr_tail or [])
+        self.on_request = on_request  # killed by us: a second Stop, or no exit within the grace period
