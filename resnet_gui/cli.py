@@ -22,6 +22,7 @@ from resnet_gui.format import fmt_duration, fmt_pct
 
 SUBCOMMANDS = ("gui", "demo-data", "train", "predict", "eval", "inspect", "export", "bench")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EXIT_STOPPED = 130  # predict --csv interrupted by Ctrl+C: the CSV is valid, re-run to continue
 
 
 class CliError(Exception):
@@ -199,6 +200,12 @@ def _load_predictor(checkpoint: str, device: str, classes: str | None):
 def cmd_predict(args) -> int:
     from resnet_gui.engine.infer.predict import expand_inputs, write_predictions_csv
 
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    if args.csv and not args.json and not args.cam:
+        return _predict_to_csv(args)
+    if args.csv:  # fail before the work, not after it (the CSV was written last)
+        _check_output_file(Path(args.csv))
     predictor = _load_predictor(args.checkpoint, args.device, args.classes)
     paths = expand_inputs(args.paths)
     if not paths:
@@ -243,6 +250,61 @@ def cmd_predict(args) -> int:
         print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _check_output_file(path: Path) -> None:
+    if path.is_dir():
+        raise CliError(f"--csv {path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise CliError(f"--csv {path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"--csv {path}: not writable")
+
+
+def _predict_to_csv(args) -> int:
+    """`predict PATH... --csv FILE`: streamed in batches, resumable, progress on stderr (any folder size)."""
+    from resnet_gui.engine.infer.batch import predict_folder_to_csv
+
+    _check_output_file(Path(args.csv))
+    predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+    stop = threading.Event()
+    tty = sys.stderr.isatty()
+
+    def progress(p) -> None:
+        line = f"{p.done}/{p.total} images  {p.img_per_s:.1f} img/s  ETA {_fmt_s(p.eta_s)}" + (
+            f"  {p.errors} errors" if p.errors else ""
+        )
+        sys.stderr.write(("\r\033[K" + line) if tty else line + "\n")
+        sys.stderr.flush()
+
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl+C: finish the batch, keep the CSV
+    try:
+        summary = predict_folder_to_csv(
+            predictor,
+            args.paths,
+            args.csv,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            topk=args.topk,
+            on_progress=progress,
+            stop=stop,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if tty:
+            sys.stderr.write("\n")
+    if summary.total == 0:
+        raise CliError("no images found in the given paths")
+    resumed = f", {summary.already_done} already there" if summary.already_done else ""
+    print(
+        f"wrote {summary.written} rows to {args.csv} ({summary.img_per_s:.1f} img/s{resumed}"
+        f"{', stopped: run again to continue' if summary.stopped else ''})",
+        file=sys.stderr,
+    )
+    if summary.errors:
+        print(f"{summary.errors} of {summary.written} inputs failed", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_STOPPED if summary.stopped else EXIT_OK
 
 
 def _write_cam(predictor, path: Path, out_dir: Path, taken: set[str]) -> str:
@@ -397,7 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--classes", default=None, metavar="FILE", help="class names for a plain state_dict file")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--csv", default=None, metavar="FILE")
+    sp.add_argument(
+        "--csv",
+        default=None,
+        metavar="FILE",
+        help="write one row per image; without --json streamed in batches and resumable (re-run to continue)",
+    )
+    sp.add_argument("--batch-size", type=int, default=32, metavar="N", help="with --csv (default: 32)")
+    sp.add_argument("--workers", type=int, default=None, metavar="N", help="with --csv: decoding processes")
     sp.add_argument(
         "--cam", default=None, metavar="OUT_DIR", help="also write Grad-CAM overlays, OUT_DIR/<name>_cam.png"
     )

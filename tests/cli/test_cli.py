@@ -165,3 +165,30 @@ def test_entry_point_runs_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_predict_csv_streams_and_resumes(capsys, checkpoint, demo_dir, tmp_path):
+    """`predict FOLDER --csv F` writes one row per image; a second run finds them all there."""
+    csv_file = tmp_path / "out.csv"
+    bad = tmp_path / "in" / "bad.png"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not an image")
+    code, out, err = run_cli(
+        capsys, "predict", checkpoint, demo_dir / "star", bad, "--csv", csv_file, "--batch-size", "5"
+    )
+    assert code == 1 and out == ""  # one input failed, still reported
+    assert "wrote 13 rows" in err and "1 of 13 inputs failed" in err
+    rows = csv_file.read_text().splitlines()
+    assert len(rows) == 14 and rows[0].startswith("path,class,prob")
+    assert sum(1 for r in rows if "not an image" in r) == 1
+    code, _, err = run_cli(capsys, "predict", checkpoint, demo_dir / "star", bad, "--csv", csv_file)
+    assert code == 0 and "wrote 0 rows" in err and "13 already there" in err
+    assert csv_file.read_text().splitlines() == rows
+
+
+def test_predict_csv_into_a_missing_folder_fails_before_the_work(capsys, checkpoint, demo_dir, tmp_path):
+    for extra in ((), ("--json",)):
+        code, out, err = run_cli(
+            capsys, "predict", checkpoint, demo_dir / "star", "--csv", tmp_path / "nope" / "p.csv", *extra
+        )
+        assert code == 2 and out == "" and "does not exist" in err
