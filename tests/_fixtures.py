@@ -10,7 +10,7 @@ from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.train.loop import train
 
-# amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/plan.py); the shared run
+# amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/device.py); the shared run
 # stays in float32 so tests that compare it with a later float32 evaluation hold on every CPU.
 TINY = {"img_size": 32, "batch_size": 16, "workers": 0, "seed": 0, "amp": False}
 

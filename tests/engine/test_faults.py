@@ -27,6 +27,7 @@ from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.errors import CheckpointError, DeviceOutOfMemory
 from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
 from resnet_gui.engine.train import loop as train_module
+from resnet_gui.engine.train import optim as optim_module
 from resnet_gui.engine.train.loop import train
 from tests._fixtures import TINY
 
@@ -322,7 +323,7 @@ def _inject(monkeypatch, error_type: type, message: str, at: int = 3) -> list:
         return model
 
     monkeypatch.setattr(train_module, "build_model", build_model)
-    monkeypatch.setattr(train_module, "backbone_and_head_params", lambda m: ([], list(m.parameters())))
+    monkeypatch.setattr(optim_module, "backbone_and_head_params", lambda m: ([], list(m.parameters())))
     return models
 
 
