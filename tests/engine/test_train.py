@@ -17,7 +17,7 @@ from resnet_gui.engine.evaluate import evaluate_checkpoint
 from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
 from resnet_gui.engine.train.loop import train
 from resnet_gui.engine.train.optim import lr_factor
-from tests._fixtures import TINY
+from tests._fixtures import TINY, steady_threads
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,18 @@ def test_stop_is_honoured_within_one_batch(demo_dir, tmp_path):
     load_checkpoint(result.checkpoint)
 
 
-def test_resume_continues_exactly_where_it_stopped(demo_dir, tmp_path):
+@pytest.fixture
+def same_threads():
+    """Compared runs on one thread each, whatever the machine's load (one thread never stalls on a busy
+    machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with steady_threads():
+        yield
+    torch.set_num_threads(before)
+
+
+def test_resume_continues_exactly_where_it_stopped(demo_dir, tmp_path, same_threads):
     """Stop after epoch 1 of 2, resume: the second epoch matches an uninterrupted run."""
     cfg = TrainConfig(data_dir=str(demo_dir), epochs=2, **TINY)
     straight = train(cfg.__class__(**{**cfg.__dict__, "out_dir": str(tmp_path / "a")}))
