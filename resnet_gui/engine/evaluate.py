@@ -145,7 +145,7 @@ def evaluate(
     the model runs in eval mode (restored afterwards), with the plan's copies, layout and autocast.
 
     The reported loss is plain cross-entropy (no label smoothing), per image and averaged: label smoothing
-    is only the training objective (`train.loop.training_criterion`), so the validation loss on the
+    is only the training objective (`train.epoch.training_criterion`), so the validation loss on the
     training curve and on the Evaluation tab are the same number for the same model and images.
     Returns None when `stop` is set before the end (a partial evaluation would mislead).
     """

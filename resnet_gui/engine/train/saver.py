@@ -41,7 +41,7 @@ class ModelCard:
     std: Sequence[float]
 
     def meta(
-        self, epoch: int, history: list[dict], best_val_acc, val: dict, train: dict
+        self, epoch: int, history: list[dict], best_val_acc: float | None, val: dict, train: dict
     ) -> ckpt.CheckpointMeta:
         """The checkpoint metadata after `epoch` completed epochs."""
         config = asdict(self.config)
