@@ -28,11 +28,10 @@ from PIL import Image
 from torchvision import transforms as T
 
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
-from resnet_gui.engine.device import resolve_device, synchronize, timed_forward
+from resnet_gui.engine.device import cpu_threads, resolve_device, synchronize, timed_forward
 from resnet_gui.engine.infer.predict import Predictor
 from resnet_gui.engine.model import checkpoint as ckpt
 from resnet_gui.engine.model.build import build_model
-from resnet_gui.engine.plan import cpu_threads
 
 
 def make_checkpoint(path: Path, arch: str, img_size: int, classes: int = 4) -> Path:
@@ -114,8 +113,8 @@ def main() -> None:
             ours.append(pr.timing_ms["total"])
             for k in parts:
                 parts[k].append(pr.timing_ms[k])
-            p.use_free_cores()  # what predict_one runs with
-            fwd.append(timed_forward(model, x)[1])
+            with cpu_threads(p.free_cores()):  # what predict_one runs with
+                fwd.append(timed_forward(model, x)[1])
         # The tutorial runs with torch's default thread count (all cores), as a script of its own would.
         with cpu_threads(os.cpu_count() if device.type == "cpu" else None):
             tutorial_predict(model, photos[0], tf, device, p.classes)  # warm-up, as for ours
@@ -147,8 +146,8 @@ def main() -> None:
         ]
         # Opt-in bf16 (Predictor(amp=True)): speed, and how far its answers move from the fp32 ones.
         fast = Predictor(path, device=str(device), amp=True)
-        amp = {"dtype": str(fast._amp_dtype), "ms": [], "max_prob_diff": 0.0, "top1_same": 0}
-        if fast._amp_dtype is not None:
+        amp = {"dtype": str(fast.plan.amp_dtype), "ms": [], "max_prob_diff": 0.0, "top1_same": 0}
+        if fast.plan.amp_dtype is not None:
             for photo in photos:
                 a = p.predict_one(photo)
                 b = fast.predict_one(photo)

@@ -19,7 +19,6 @@ import argparse
 import copy
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,10 +32,10 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig
-from resnet_gui.engine.device import resolve_device, synchronize
+from resnet_gui.engine.device import EpochThreads, device_plan, plan_settings, resolve_device, synchronize
 from resnet_gui.engine.model.build import build_model
-from resnet_gui.engine.plan import EpochThreads, device_plan
-from resnet_gui.engine.train.loop import _Run, train
+from resnet_gui.engine.train.loop import train, training_criterion
+from resnet_gui.engine.train.optim import build_optimizer
 
 
 def tutorial_train(
@@ -106,26 +105,25 @@ def compute_limit(
     if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # the optimizer train() builds: AdamW, weight decay on weights only (two parameter groups per part)
-    optimizer = _Run(TrainConfig(data_dir=""), lambda e: None, threading.Event())._optimizer(model)
-    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
-    x = torch.randn(batch, 3, img_size, img_size, device=device)
-    if plan.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    config = TrainConfig(data_dir="")
+    optimizer = build_optimizer(model, config)
+    criterion = training_criterion(config)
+    x = plan.to_device(torch.randn(batch, 3, img_size, img_size), device)
     y = torch.randint(0, classes, (batch,), device=device)
     model.train()
-    if device.type == "cpu":  # the thread rule train() uses each epoch (plan.EpochThreads)
-        next(iter(EpochThreads([None])))
-    for i in range(steps + 3):
-        if i == 3:
-            synchronize(device)
-            t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=plan.amp_dtype, enabled=plan.amp_dtype is not None):
-            loss = criterion(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    synchronize(device)
-    return steps * batch / (time.perf_counter() - t0)
+    with plan_settings(plan):  # cudnn.benchmark as train() has it; the thread count restored afterwards
+        next(iter(EpochThreads([None], plan.max_threads)))  # the thread rule train() uses each epoch
+        for i in range(steps + 3):
+            if i == 3:
+                synchronize(device)
+                t0 = time.perf_counter()
+            with plan.autocast(device):
+                loss = criterion(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        synchronize(device)
+        return steps * batch / (time.perf_counter() - t0)
 
 
 def main() -> None:

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from resnet_gui.engine import device
 from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.infer.export import METADATA_FILE
 from resnet_gui.engine.train.loop import train
 
-# amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/plan.py); the shared run
+# amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/device.py); the shared run
 # stays in float32 so tests that compare it with a later float32 evaluation hold on every CPU.
 TINY = {"img_size": 32, "batch_size": 16, "workers": 0, "seed": 0, "amp": False}
+
+
+def keep_thread_count() -> None:
+    """Make every training epoch keep the thread count it starts with, in this process (a child process
+    calls it too). The per-epoch rule (device.EpochThreads) follows the machine's load; runs that a test
+    compares must not depend on what else the machine runs, so they sum floats in the same order."""
+    device.train_threads = lambda cpu_count, load, ours: ours
+
+
+@contextlib.contextmanager
+def steady_threads() -> Iterator[None]:
+    """`keep_thread_count()` for the duration of the block."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(device, "train_threads", lambda cpu_count, load, ours: ours)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +48,10 @@ def trained(tmp_path_factory, demo_dir):
     """A 1-epoch resnet18 run on the tiny demo data: (TrainResult, events)."""
     events: list = []
     out = tmp_path_factory.mktemp("runs")
-    result = train(
-        TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(out), **TINY), on_event=events.append
-    )
+    with steady_threads():  # tests evaluate this checkpoint again and compare with its stored evaluation
+        result = train(
+            TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(out), **TINY), on_event=events.append
+        )
     return result, events
 
 

@@ -1,8 +1,9 @@
 """Evaluation: accuracy, loss, confusion matrix, per-class figures and one record per image.
 
-`evaluate_model()` works on a model already in memory and a list of samples (the training run calls it on
-its validation split at the end); `evaluate_checkpoint()` loads a model file and a folder first (the CLI's
-`eval`). Loss is plain cross-entropy (no label smoothing), per image and averaged.
+`evaluate()` is the one evaluation loop: a training run calls it on its validation loader every epoch,
+`evaluate_model()` runs it on a model in memory and a list of samples (a run's final evaluation), and
+`evaluate_checkpoint()` loads a model file and a folder first (the CLI's `eval`). The reported loss is
+plain cross-entropy (no label smoothing), per image and averaged, everywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.data.dataset import ImageDataset, collate_skipping_with_indices
 from resnet_gui.engine.data.scan import Sample, scan_dataset
 from resnet_gui.engine.data.transforms import build_eval_transform
-from resnet_gui.engine.device import device_name, resolve_device
+from resnet_gui.engine.device import DevicePlan, device_name, device_plan, resolve_device
 from resnet_gui.engine.errors import DatasetError
 from resnet_gui.engine.model.checkpoint import load_model
 
@@ -109,6 +110,122 @@ def per_class_metrics(confusion: torch.Tensor, classes: list[str]) -> list[dict]
     return rows
 
 
+@dataclass
+class EvalPass:
+    """What one pass of `evaluate` saw. `loss` and `accuracy` are None when no image could be read.
+
+    `images` has one record per image, in loader order: `{path, true, pred, prob, true_prob, loss}`.
+    """
+
+    loss: float | None
+    accuracy: float | None
+    seen: int
+    confusion: torch.Tensor  # [n, n] counts, rows = true class
+    images: list[dict]
+    skipped: list[tuple[str, str]]  # (path, reason) of the images that could not be read
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    classes: Sequence[str],
+    device: torch.device,
+    plan: DevicePlan,
+    *,
+    stop: threading.Event | None = None,
+) -> EvalPass | None:
+    """The one evaluation loop: every epoch of a training run, its final evaluation and `resnet-gui eval`.
+
+    `loader` yields `collate_skipping_with_indices` batches of an `ImageDataset` (or its cached variant);
+    the model runs in eval mode (restored afterwards), with the plan's copies, layout and autocast.
+
+    The reported loss is plain cross-entropy (no label smoothing), per image and averaged: label smoothing
+    is only the training objective (`train.epoch.training_criterion`), so the validation loss on the
+    training curve and on the Evaluation tab are the same number for the same model and images.
+    Returns None when `stop` is set before the end (a partial evaluation would mislead).
+    """
+    samples = loader.dataset.samples
+    n = len(classes)
+    confusion = torch.zeros(n * n, dtype=torch.long)
+    total_loss, seen = 0.0, 0
+    images: list[dict] = []
+    skipped: list[tuple[str, str]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        for batch, labels, idx, bad in loader:
+            skipped += bad
+            if len(labels) > 0:
+                with plan.autocast(device):
+                    logits = model(plan.to_device(batch, device))
+                logits = logits.float().cpu()
+                losses = F.cross_entropy(logits, labels, reduction="none")
+                probs = logits.softmax(1)
+                conf, pred = probs.max(1)
+                true_prob = probs.gather(1, labels[:, None])[:, 0]
+                confusion += torch.bincount(labels * n + pred, minlength=n * n)
+                total_loss += losses.sum().item()
+                seen += len(labels)
+                for i, t, p, c, tp, lo in zip(
+                    idx.tolist(),
+                    labels.tolist(),
+                    pred.tolist(),
+                    conf.tolist(),
+                    true_prob.tolist(),
+                    losses.tolist(),
+                    strict=True,
+                ):
+                    images.append(
+                        {
+                            "path": samples[i].path,
+                            "true": classes[t],
+                            "pred": classes[p],
+                            "prob": c,
+                            "true_prob": tp,
+                            "loss": lo,
+                        }
+                    )
+            if stop is not None and stop.is_set():
+                return None
+    finally:
+        model.train(was_training)
+    matrix = confusion.view(n, n)
+    return EvalPass(
+        loss=total_loss / seen if seen else None,
+        accuracy=matrix.diag().sum().item() / seen if seen else None,
+        seen=seen,
+        confusion=matrix,
+        images=images,
+        skipped=skipped,
+    )
+
+
+def eval_loader(
+    samples: Sequence[Sample],
+    img_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    plan: DevicePlan,
+    *,
+    batch_size: int = 64,
+    workers: int = 0,
+    mp_context: str | None = None,
+) -> DataLoader:
+    """A DataLoader over `samples` with the eval transform, in the form `evaluate` reads."""
+    ds = ImageDataset(list(samples), build_eval_transform(img_size, list(mean), list(std)))
+    extra = {"multiprocessing_context": mp_context} if workers > 0 and mp_context else {}
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate_skipping_with_indices,
+        pin_memory=plan.pin_memory,
+        **extra,
+    )
+
+
 def evaluate_model(
     model: nn.Module,
     samples: Sequence[Sample],
@@ -121,96 +238,44 @@ def evaluate_model(
     batch_size: int = 64,
     workers: int = 0,
     mp_context: str | None = None,
-    amp_dtype: torch.dtype | None = None,
+    amp: bool = False,
     stop: threading.Event | None = None,
     checkpoint: str = "",
     data_dir: str = "",
     split: str = "val",
 ) -> EvalResult | None:
-    """Evaluate `model` (already on `device`) on `samples` (labels index `classes`).
+    """Evaluate `model` (already on `device`) on `samples` (labels index `classes`): `evaluate` over an
+    eval-transform loader, as a full `EvalResult`. `amp`: autocast as the device plan says (training's
+    final evaluation matches its own precision); off for `resnet-gui eval`.
 
-    Returns None when `stop` is set before the end (a partial evaluation would mislead); raises
-    DatasetError when no image could be read.
+    Returns None when `stop` is set before the end; raises DatasetError when no image could be read.
     """
     dev = torch.device(device)
-    ds = ImageDataset(list(samples), build_eval_transform(img_size, list(mean), list(std)))
-    extra = {"multiprocessing_context": mp_context} if workers > 0 and mp_context else {}
-    loader = DataLoader(
-        ds,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate_skipping_with_indices,
-        pin_memory=dev.type == "cuda",
-        **extra,
+    plan = device_plan(dev, amp=amp)
+    loader = eval_loader(
+        samples, img_size, mean, std, plan, batch_size=batch_size, workers=workers, mp_context=mp_context
     )
-    n = len(classes)
-    confusion = torch.zeros(n * n, dtype=torch.long)
-    total_loss, seen = 0.0, 0
-    images: list[dict] = []
-    skipped: list[dict] = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for batch, labels, idx, bad in loader:
-                skipped += [{"path": p, "reason": r} for p, r in bad]
-                if len(labels) > 0:
-                    batch = batch.to(dev, non_blocking=True)
-                    if dev.type == "cuda":
-                        batch = batch.contiguous(memory_format=torch.channels_last)
-                    with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                        logits = model(batch)
-                    logits = logits.float().cpu()
-                    losses = F.cross_entropy(logits, labels, reduction="none")
-                    probs = logits.softmax(1)
-                    conf, pred = probs.max(1)
-                    true_prob = probs.gather(1, labels[:, None])[:, 0]
-                    confusion += torch.bincount(labels * n + pred, minlength=n * n)
-                    total_loss += losses.sum().item()
-                    seen += len(labels)
-                    for i, t, p, c, tp, lo in zip(
-                        idx.tolist(),
-                        labels.tolist(),
-                        pred.tolist(),
-                        conf.tolist(),
-                        true_prob.tolist(),
-                        losses.tolist(),
-                        strict=True,
-                    ):
-                        images.append(
-                            {
-                                "path": ds.samples[i].path,
-                                "true": classes[t],
-                                "pred": classes[p],
-                                "prob": c,
-                                "true_prob": tp,
-                                "loss": lo,
-                            }
-                        )
-                if stop is not None and stop.is_set():
-                    return None
-    finally:
-        model.train(was_training)
-    if seen == 0:
+    done = evaluate(model, loader, classes, dev, plan, stop=stop)
+    if done is None:
+        return None
+    if done.seen == 0:
         raise DatasetError(f"no readable images to evaluate{f' in {data_dir}' if data_dir else ''}")
-    matrix = confusion.view(n, n)
-    wrong = sorted((r for r in images if r["true"] != r["pred"]), key=lambda r: -r["prob"])
+    wrong = sorted((r for r in done.images if r["true"] != r["pred"]), key=lambda r: -r["prob"])
     return EvalResult(
         checkpoint=str(checkpoint),
         data_dir=str(data_dir),
         split=split,
-        accuracy=matrix.diag().sum().item() / seen,
-        loss=total_loss / seen,
+        accuracy=done.accuracy,
+        loss=done.loss,
         classes=list(classes),
-        confusion_matrix=matrix.tolist(),
-        per_class=per_class_metrics(matrix, list(classes)),
+        confusion_matrix=done.confusion.tolist(),
+        per_class=per_class_metrics(done.confusion, list(classes)),
         misclassified=wrong,
-        num_images=seen,
+        num_images=done.seen,
         device=str(dev),
         device_name=device_name(dev),
-        skipped=skipped,
-        images=images,
+        skipped=[{"path": p, "reason": r} for p, r in done.skipped],
+        images=done.images,
     )
 
 
@@ -251,7 +316,7 @@ def evaluate_checkpoint(
         std=meta.std,
         device=dev,
         batch_size=batch_size,
-        workers=workers if workers is not None else (2 if dev.type == "cuda" else 0),
+        workers=workers if workers is not None else device_plan(dev, amp=False).eval_workers,
         checkpoint=str(checkpoint),
         data_dir=str(data_dir),
         split=split,

@@ -11,12 +11,13 @@ import pytest
 
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.errors import EngineError
-from resnet_gui.engine.infer.batch import BatchProgress, predict_folder_to_csv, prediction_csv_row
+from resnet_gui.engine.infer.batch import BatchProgress, predict_folder_to_csv
 from resnet_gui.engine.infer.predict import (
     CSV_HEADER,
     Prediction,
     Predictor,
     expand_inputs,
+    prediction_csv_row,
     write_predictions_csv,
 )
 

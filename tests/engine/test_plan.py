@@ -1,4 +1,5 @@
-"""Device plan: every CUDA lever is chosen by a pure function, so it is checked here without a GPU."""
+"""Device plan (engine/device.py): every CUDA lever is chosen by a pure function, so it is checked here without
+a GPU; process-wide settings are restored; the CPU meter's logic is checked on fake samples, not the machine."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import os
 import pytest
 import torch
 
-from resnet_gui.engine import plan as P
-from resnet_gui.engine.plan import DeviceInfo, infer_threads, plan_for
+from resnet_gui.engine import device as P
+from resnet_gui.engine.device import DeviceInfo, infer_threads, plan_for
 
 
 def test_cuda_with_bf16_pulls_every_lever() -> None:
@@ -17,6 +18,7 @@ def test_cuda_with_bf16_pulls_every_lever() -> None:
     assert p.amp_dtype == torch.bfloat16 and not p.grad_scaler  # bf16 needs no loss scaling
     assert p.timer == "cuda_event"
     assert p.loader_workers == 8  # capped, one core left for the main process
+    assert p.eval_workers == 2 and p.max_threads == 0  # threads: torch's own on a GPU
 
 
 def test_cuda_without_bf16_uses_fp16_with_a_scaler() -> None:
@@ -36,6 +38,7 @@ def test_cpu_plan() -> None:
     assert not (p.pin_memory or p.non_blocking or p.channels_last or p.cudnn_benchmark)
     assert p.amp_dtype is None  # no emulated bf16
     assert p.timer == "wall" and p.loader_workers == 0
+    assert p.eval_workers == 0 and p.max_threads == 2
     assert plan_for(DeviceInfo("cpu", bf16=True, cpu_count=2)).amp_dtype == torch.bfloat16
     assert plan_for(DeviceInfo("cpu", cpu_count=32)).loader_workers == 4
 
@@ -59,12 +62,25 @@ def test_describe_this_machine_is_consistent() -> None:
     assert P.device_plan("cpu").amp_dtype == (torch.bfloat16 if info.bf16 else None)
 
 
-def test_apply_backend_flags_sets_cudnn_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_settings_set_cudnn_benchmark_then_restore(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    P.apply_backend_flags(plan_for(DeviceInfo("cpu")))
-    assert torch.backends.cudnn.benchmark is False
-    P.apply_backend_flags(plan_for(DeviceInfo("cuda", bf16=True, fp16=True)))
-    assert torch.backends.cudnn.benchmark is True
+    with P.plan_settings(plan_for(DeviceInfo("cpu"))):
+        assert torch.backends.cudnn.benchmark is False
+    with P.plan_settings(plan_for(DeviceInfo("cuda", bf16=True, fp16=True))):
+        assert torch.backends.cudnn.benchmark is True
+    assert torch.backends.cudnn.benchmark is False  # back to what it was
+    before = torch.get_num_threads()
+    with P.plan_settings(plan_for(DeviceInfo("cpu"))):
+        torch.set_num_threads(1 if before > 1 else 2)
+    assert torch.get_num_threads() == before
+
+
+def test_inference_plan_uses_amp_only_on_the_cpu_with_channels_last() -> None:
+    plain = P.inference_plan("cpu")
+    assert plain.amp_dtype is None and not plain.channels_last
+    fast = P.inference_plan("cpu", amp=True)
+    assert fast.amp_dtype == (torch.bfloat16 if P.describe("cpu").bf16 else None)
+    assert fast.channels_last == (fast.amp_dtype is not None)
 
 
 def test_cpu_threads_sets_then_restores() -> None:
@@ -93,10 +109,12 @@ def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, 
     try:
         monkeypatch.setattr(p._cpu, "others", lambda: 1000.0)  # every core busy elsewhere
         assert p.predict_one(image).label is not None
+        assert torch.get_num_threads() == before  # the caller's count is back
         p.predict_one(image)
         monkeypatch.setattr(p._cpu, "others", lambda: 0.0)  # a quiet machine
         p.predict_one(image)
         assert seen == [1, 1, P.infer_threads(os.cpu_count() or 1, 0.0)]
+        assert torch.get_num_threads() == before
     finally:
         torch.set_num_threads(before)
 
@@ -112,17 +130,15 @@ def test_train_threads_leaves_out_our_own_load(cpus: int, load: float, ours: int
 def test_epoch_threads_sets_the_count_at_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     before = torch.get_num_threads()
     loads = iter([1000.0, 0.0])
-    monkeypatch.setattr(P, "current_load", lambda: next(loads))
-    wrapped = P.EpochThreads([1, 2, 3])
-    try:
+    wrapped = P.EpochThreads([1, 2, 3], max_threads=4, load=lambda: next(loads))
+    with P.restored_threads():
         assert len(wrapped) == 3
         assert list(wrapped) == [1, 2, 3]
         assert torch.get_num_threads() == 1  # busy machine: one thread
         assert list(wrapped) == [1, 2, 3]
-        assert wrapped.history == [1, P.infer_threads(os.cpu_count() or 1, 0.0 - 1)]
-    finally:
-        torch.set_num_threads(before)
-    assert list(P.EpochThreads([4], enabled=False)) == [4]
+        assert wrapped.history == [1, P.infer_threads(4, 0.0 - 1)]
+    assert torch.get_num_threads() == before
+    assert list(P.EpochThreads([4], max_threads=0)) == [4]
 
 
 def test_predictor_amp_is_opt_in_and_close_to_fp32(checkpoint, demo_dir) -> None:
@@ -131,34 +147,59 @@ def test_predictor_amp_is_opt_in_and_close_to_fp32(checkpoint, demo_dir) -> None
     images = sorted(demo_dir.rglob("*.png"))[:6]
     exact = pred.Predictor(checkpoint, device="cpu")
     fast = pred.Predictor(checkpoint, device="cpu", amp=True)
-    assert exact._amp_dtype is None and not exact._channels_last  # the default: fp32, same as eval
-    assert fast._amp_dtype == (torch.bfloat16 if P.describe("cpu").bf16 else None)
+    assert exact.plan.amp_dtype is None and not exact.plan.channels_last  # the default: fp32, same as eval
+    assert fast.plan.amp_dtype == (torch.bfloat16 if P.describe("cpu").bf16 else None)
     for path in images:
         a, b = dict(exact.predict_one(path, topk=4).topk), dict(fast.predict_one(path, topk=4).topk)
         assert a.keys() == b.keys()
         assert max(abs(a[k] - b[k]) for k in a) < 0.05
-        if fast._amp_dtype is None:
+        if fast.plan.amp_dtype is None:
             assert a == b
 
 
-def test_cpu_meter_counts_other_processes_not_our_own_work():
-    """Our own busy threads are not 'others'; a busy child process is (Linux /proc only)."""
-    import subprocess
-    import sys
-    import time
+class _FakeCpu:
+    """Readings for CpuMeter: (busy CPU seconds of all processes, wall clock, our own CPU seconds)."""
 
-    if P._cpu_sample() is None:
+    def __init__(self) -> None:
+        self.busy = self.wall = self.own = 0.0
+
+    def advance(self, wall: float, ours: float, others: float) -> None:
+        self.wall += wall
+        self.own += ours
+        self.busy += ours + others
+
+    def __call__(self) -> tuple[float, float, float]:
+        return self.busy, self.wall, self.own
+
+
+def test_cpu_meter_counts_other_processes_not_our_own_work():
+    """Our own busy threads are not 'others'; a busy other process is. Fake samples: no machine state."""
+    cpu = _FakeCpu()
+    meter = P.CpuMeter(sample=cpu, fallback=lambda: pytest.fail("no fallback with samples"))
+    cpu.advance(wall=0.6, ours=0.6, others=0.0)  # burn one core in this process
+    assert meter.others() == pytest.approx(0.0)  # (not ~1: that core was ours)
+    cpu.advance(wall=1.0, ours=0.1, others=1.0)  # another process kept a core busy
+    assert meter.others() == pytest.approx(1.0)
+    cpu.advance(wall=1.0, ours=2.0, others=0.5)  # both cores ours, half of one somebody else's
+    assert meter.others() == pytest.approx(0.5)
+
+
+def test_cpu_meter_keeps_its_value_over_short_intervals_and_falls_back_without_proc():
+    cpu = _FakeCpu()
+    meter = P.CpuMeter(sample=cpu)
+    cpu.advance(wall=1.0, ours=0.0, others=1.5)
+    assert meter.others() == pytest.approx(1.5)
+    cpu.advance(wall=0.05, ours=0.0, others=0.0)  # too short to measure: the last value stands
+    assert meter.others() == pytest.approx(1.5)
+    cpu.advance(wall=0.3, ours=0.0, others=0.0)  # measured from the last accepted reading (0.35 s)
+    assert meter.others() == pytest.approx(0.0)
+    no_proc = P.CpuMeter(sample=lambda: None, fallback=lambda: 3.25)
+    assert no_proc.others() == 3.25
+
+
+def test_the_real_cpu_sample_is_well_formed():
+    sample = P.cpu_sample()
+    if sample is None:
         pytest.skip("no /proc/stat here: the meter falls back to the load average")
-    meter = P.CpuMeter()
-    end = time.monotonic() + 0.6
-    while time.monotonic() < end:  # burn one core in this process
-        sum(i * i for i in range(10_000))
-    assert meter.others() < 0.8  # (not ~1: that core was ours)
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<1.2: pass"]
-    )
-    try:
-        time.sleep(1.0)
-        assert meter.others() > 0.5  # the child kept a core busy
-    finally:
-        child.wait()
+    busy, wall, own = sample
+    assert busy >= 0 and wall > 0 and own >= 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ from resnet_gui.engine import events as ev
 from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.errors import EngineError
+from resnet_gui.engine.evaluate import evaluate_checkpoint
 from resnet_gui.engine.model.checkpoint import load_checkpoint, load_training_state, training_state_path
-from resnet_gui.engine.train.loop import lr_factor, train
-from tests._fixtures import TINY
+from resnet_gui.engine.train.loop import train
+from resnet_gui.engine.train.optim import lr_factor
+from tests._fixtures import TINY, steady_threads
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +27,19 @@ def learn_dir(tmp_path_factory) -> Path:
     )
 
 
-def test_two_epochs_beat_chance(learn_dir, tmp_path):
+@pytest.fixture(scope="module")
+def learned(learn_dir, tmp_path_factory):
+    """2 epochs on `learn_dir`: (TrainResult, events)."""
     events: list = []
+    out = tmp_path_factory.mktemp("learned")
     result = train(
-        TrainConfig(data_dir=str(learn_dir), epochs=2, out_dir=str(tmp_path), **TINY), on_event=events.append
+        TrainConfig(data_dir=str(learn_dir), epochs=2, out_dir=str(out), **TINY), on_event=events.append
     )
+    return result, events
+
+
+def test_two_epochs_beat_chance(learned):
+    result, events = learned
     assert not result.stopped and result.epochs == 2
     # 4 balanced classes: chance is 25%. Validation uses the given val/ folder (25 images per class).
     assert result.best_val_acc is not None and result.best_val_acc > 0.40, result.history
@@ -67,7 +78,18 @@ def test_stop_is_honoured_within_one_batch(demo_dir, tmp_path):
     load_checkpoint(result.checkpoint)
 
 
-def test_resume_continues_exactly_where_it_stopped(demo_dir, tmp_path):
+@pytest.fixture
+def same_threads():
+    """Compared runs on one thread each, whatever the machine's load (one thread never stalls on a busy
+    machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with steady_threads():
+        yield
+    torch.set_num_threads(before)
+
+
+def test_resume_continues_exactly_where_it_stopped(demo_dir, tmp_path, same_threads):
     """Stop after epoch 1 of 2, resume: the second epoch matches an uninterrupted run."""
     cfg = TrainConfig(data_dir=str(demo_dir), epochs=2, **TINY)
     straight = train(cfg.__class__(**{**cfg.__dict__, "out_dir": str(tmp_path / "a")}))
@@ -187,3 +209,57 @@ def test_worker_processes_via_forkserver(demo_dir, tmp_path):
     result = train(cfg)
     assert [Path(s["path"]).name for s in result.skipped] == ["bad.png"]
     assert result.epochs == 1 and result.checkpoint
+
+
+def test_val_loss_of_the_best_epoch_is_what_eval_reports(learned, learn_dir):
+    """One evaluation loop, one loss: the curve's val loss for the best epoch equals `resnet-gui eval`'s
+    loss for that checkpoint on the same val split (plain cross-entropy; label smoothing only trains).
+    The model has learned (val acc > 40%), so a label-smoothed val loss would be ~0.06 off."""
+    result, _ = learned
+    assert (
+        TrainConfig(data_dir="").label_smoothing > 0
+    )  # the training objective differs from the reported loss
+    _, meta = load_checkpoint(result.checkpoint)
+    best = next(h for h in result.history if h["epoch"] == meta.metrics["epoch"])
+    reported = evaluate_checkpoint(result.checkpoint, learn_dir, device="cpu", workers=0)
+    assert reported.split == "val" and reported.num_images == 4 * 25
+    assert abs(best["val_loss"] - reported.loss) <= 1e-4, (best["val_loss"], reported.loss)
+    assert best["val_acc"] == pytest.approx(reported.accuracy)
+    assert meta.metrics["eval"]["loss"] == pytest.approx(reported.loss, abs=1e-4)
+
+
+def test_a_prediction_and_a_run_leave_threads_and_cudnn_benchmark_as_they_found_them(
+    checkpoint, demo_dir, tmp_path, monkeypatch
+):
+    """No engine call leaves process-wide settings changed: the app predicts and trains in one process."""
+    import resnet_gui.engine.train.loop as train_mod
+    from resnet_gui.engine import device as dev
+    from resnet_gui.engine.infer.predict import Predictor
+
+    real_plan = train_mod.device_plan
+    # the GPU's cudnn.benchmark switch on any machine, and a machine so busy that every epoch wants 1 thread
+    monkeypatch.setattr(
+        train_mod, "device_plan", lambda d, amp: replace(real_plan(d, amp), cudnn_benchmark=True)
+    )
+    monkeypatch.setattr(dev, "current_load", lambda: 1000.0)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        p = Predictor(checkpoint, device="cpu", warmup=False)
+        monkeypatch.setattr(p._cpu, "others", lambda: 1000.0)  # every core busy elsewhere: 1 thread
+        assert p.predict_one(sorted(demo_dir.rglob("*.png"))[0]).error is None
+        assert torch.get_num_threads() == 2 and torch.backends.cudnn.benchmark is False
+
+        during: list[tuple[int, bool]] = []
+
+        def on_event(e):
+            if isinstance(e, ev.StepDone):
+                during.append((torch.get_num_threads(), torch.backends.cudnn.benchmark))
+
+        cfg = TrainConfig(data_dir=str(demo_dir), epochs=1, out_dir=str(tmp_path), **TINY)
+        train(cfg, on_event=on_event)
+        assert during and all(d == (1, True) for d in during)  # the run did change them...
+        assert torch.get_num_threads() == 2 and torch.backends.cudnn.benchmark is False  # ...and restored
+    finally:
+        torch.set_num_threads(before)

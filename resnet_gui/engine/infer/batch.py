@@ -27,15 +27,19 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_gui.engine.data.images import load_image_reduced
 from resnet_gui.engine.errors import EngineError, ImageLoadError
-from resnet_gui.engine.infer.predict import CSV_HEADER, Prediction, Predictor, expand_inputs
-from resnet_gui.engine.plan import device_plan
+from resnet_gui.engine.infer.predict import (
+    CSV_HEADER,
+    Prediction,
+    Predictor,
+    decode_for,
+    expand_inputs,
+    prediction_csv_row,
+)
 
 log = logging.getLogger(__name__)
 
 PROGRESS_PER_S = 4.0
-_TIMING_KEYS = ("load", "preprocess", "forward", "total")
 
 
 @dataclass(frozen=True)
@@ -65,20 +69,6 @@ class BatchSummary:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def prediction_csv_row(p: Prediction) -> list[str]:
-    """One CSV row for a prediction, in `CSV_HEADER` order: best class, its probability, top-k as
-    `class:prob` pairs joined by `;`, timings in ms, error (predict.py's write_predictions_csv format)."""
-    t = p.timing_ms or {}
-    return [
-        p.path,
-        p.label or "",
-        f"{p.confidence:.6f}" if p.topk else "",
-        ";".join(f"{c}:{v:.6f}" for c, v in p.topk),
-        *(f"{t[k]:.3f}" if k in t else "" for k in _TIMING_KEYS),
-        p.error or "",
-    ]
 
 
 # -- the CSV as a journal -----------------------------------------------------------------------------
@@ -177,10 +167,10 @@ class _Preprocessed(Dataset):
     """Item i: (i, tensor or None, error reason or None, load ms, preprocess ms), exactly as
     Predictor.predict_one loads and transforms a path."""
 
-    def __init__(self, paths: Sequence[str], transform: Callable, min_side: int):
+    def __init__(self, paths: Sequence[str], transform: Callable, img_size: int):
         self.paths = paths
         self.transform = transform
-        self.min_side = min_side
+        self.img_size = img_size
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -188,7 +178,7 @@ class _Preprocessed(Dataset):
     def __getitem__(self, i: int):
         t0 = time.perf_counter()
         try:
-            img = load_image_reduced(self.paths[i], self.min_side)
+            img = decode_for(self.img_size, self.paths[i])
         except ImageLoadError as exc:
             return i, None, exc.reason, 0.0, 0.0
         t1 = time.perf_counter()
@@ -240,11 +230,11 @@ def predict_folder_to_csv(
     total, already = len(everything), len(everything) - len(todo)
     del everything, done  # only needed for the filter above
     dev = predictor.device
-    plan = device_plan(dev)
+    plan = predictor.plan
     workers = plan.loader_workers if workers is None else max(0, workers)
     img_size = predictor.meta.img_size
     loader = DataLoader(
-        _Preprocessed(todo, predictor.transform, round(img_size * 256 / 224)),
+        _Preprocessed(todo, predictor.transform, img_size),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
@@ -252,8 +242,6 @@ def predict_folder_to_csv(
         pin_memory=plan.pin_memory,
         **({"multiprocessing_context": mp_context} if workers > 0 and mp_context else {}),
     )
-    amp_dtype = getattr(predictor, "_amp_dtype", None)  # Predictor(amp=True): same autocast as predict_one
-    channels_last = getattr(predictor, "_channels_last", dev.type == "cuda")
     k = max(1, min(topk, len(predictor.classes)))
     writer = _RowWriter(csv_path)
     written = errors = 0
@@ -265,13 +253,8 @@ def predict_folder_to_csv(
             forward_ms, tops = 0.0, iter(())
             if batch is not None:
                 tf = time.perf_counter()
-                x = batch.to(dev, non_blocking=plan.non_blocking)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with (
-                    torch.inference_mode(),
-                    torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None),
-                ):
+                x = plan.to_device(batch, dev)
+                with torch.inference_mode(), plan.autocast(dev):  # the same autocast as predict_one
                     probs = torch.softmax(predictor.model(x).float(), dim=1)
                 values, indices = (t.cpu().tolist() for t in probs.topk(k, dim=1))  # waits for the device
                 forward_ms = (time.perf_counter() - tf) * 1000.0 / len(values)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from resnet_gui.engine.device import device_name, resolve_device, timed_forward
+from resnet_gui.engine.device import device_name, device_plan, resolve_device, timed_forward
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.model.checkpoint import load_model
 
@@ -69,15 +69,15 @@ def bench_model(
 ) -> list[dict]:
     """One row per (precision, batch size), in that order; fewer rows if `stop` was set."""
     dev = torch.device(device)
+    plan = device_plan(dev)
     total = len(precisions) * len(batch_sizes)
     rows: list[dict] = []
     for precision in precisions:
         for bs in batch_sizes:
             if stop is not None and stop.is_set():
                 return rows
-            x = torch.randn(bs, 3, img_size, img_size, device=dev)
+            x = plan.to_device(torch.randn(bs, 3, img_size, img_size), dev)
             if dev.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(dev)
                 base = torch.cuda.memory_allocated(dev)
@@ -136,7 +136,7 @@ def bench_checkpoint(
     if use_amp and dev.type != "cuda":
         raise EngineError("AMP benchmarks need a CUDA device")
     model, meta = load_model(checkpoint, device=dev)
-    if dev.type == "cuda":
+    if device_plan(dev).channels_last:
         model.to(memory_format=torch.channels_last)
     rows = bench_model(
         model,

@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from resnet_gui.engine.data.images import load_image
-from resnet_gui.engine.data.transforms import build_eval_transform
+from resnet_gui.engine.data.transforms import build_eval_transform, eval_resize_size
 from resnet_gui.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def gradcam(
 
 def crop_box(width: int, height: int, img_size: int) -> tuple[float, float, float, float]:
     """Where the eval transform's Resize(img_size*256/224) + CenterCrop(img_size) falls in the original."""
-    short = round(img_size * 256 / 224)
+    short = eval_resize_size(img_size)
     if width <= height:
         new_w, new_h = short, int(short * height / width)
     else:

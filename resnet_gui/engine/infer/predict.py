@@ -20,11 +20,19 @@ from PIL import Image
 
 from resnet_gui.engine.data.images import is_image_file, load_image, load_image_reduced
 from resnet_gui.engine.data.scan import IGNORED_DIRS
-from resnet_gui.engine.data.transforms import build_eval_transform
-from resnet_gui.engine.device import device_name, resolve_device, synchronize, timed_forward
+from resnet_gui.engine.data.transforms import build_eval_transform, eval_resize_size
+from resnet_gui.engine.device import (
+    CpuMeter,
+    device_name,
+    infer_threads,
+    inference_plan,
+    resolve_device,
+    restored_threads,
+    synchronize,
+    timed_forward,
+)
 from resnet_gui.engine.errors import ImageLoadError
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
-from resnet_gui.engine.plan import CpuMeter, device_plan, infer_threads
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +74,21 @@ def write_predictions_csv(predictions: Iterable[Prediction], path: str | Path) -
         w = csv.writer(fh)
         w.writerow(CSV_HEADER)
         for p in predictions:
-            t = p.timing_ms or {}
-            w.writerow(
-                [
-                    p.path,
-                    p.label or "",
-                    f"{p.confidence:.6f}" if p.topk else "",
-                    ";".join(f"{c}:{v:.6f}" for c, v in p.topk),
-                    *(f"{t[k]:.3f}" if k in t else "" for k in ("load", "preprocess", "forward", "total")),
-                    p.error or "",
-                ]
-            )
+            w.writerow(prediction_csv_row(p))
+
+
+def prediction_csv_row(p: Prediction) -> list[str]:
+    """One CSV row for a prediction, in `CSV_HEADER` order: best class, its probability, top-k as
+    `class:prob` pairs joined by `;`, timings in ms, error. The one row format (also batch.py's)."""
+    t = p.timing_ms or {}
+    return [
+        p.path,
+        p.label or "",
+        f"{p.confidence:.6f}" if p.topk else "",
+        ";".join(f"{c}:{v:.6f}" for c, v in p.topk),
+        *(f"{t[k]:.3f}" if k in t else "" for k in ("load", "preprocess", "forward", "total")),
+        p.error or "",
+    ]
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -93,6 +105,11 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def decode_for(img_size: int, path: str | Path) -> Image.Image:
+    """Decode `path` for a model of `img_size` px exactly as `Predictor.predict` does."""
+    return load_image_reduced(path, eval_resize_size(img_size))
 
 
 class Predictor:
@@ -116,11 +133,8 @@ class Predictor:
         self.meta: CheckpointMeta
         self.classes: list[str] = list(self.meta.classes)
         self.transform = build_eval_transform(self.meta.img_size, self.meta.mean, self.meta.std)
-        self._cuda = self.device.type == "cuda"
-        plan = device_plan(self.device, amp=amp)
-        self._amp_dtype = plan.amp_dtype if amp and self.device.type == "cpu" else None
-        self._channels_last = self._cuda or self._amp_dtype is not None  # bf16 on the CPU wants NHWC too
-        if self._channels_last:
+        self.plan = inference_plan(self.device, amp=amp)
+        if self.plan.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._cpu = CpuMeter()  # cores other processes keep busy: batch-1 inference leaves them alone
         if warmup:
@@ -128,33 +142,40 @@ class Predictor:
 
     def _warmup(self, runs: int = 2) -> None:
         x = torch.zeros(1, 3, self.meta.img_size, self.meta.img_size, device=self.device)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.plan.autocast(self.device):
             for _ in range(runs):
                 self.model(x)
         synchronize(self.device)
 
     def predict_one(self, source: ImageSource, topk: int = 5) -> Prediction:
         """Classify one image (path or PIL image). Bad input gives a Prediction with `error`, never raises."""
+        return self.predict([source], topk=topk)[0]
+
+    def predict(self, inputs: Sequence[ImageSource], topk: int = 5) -> list[Prediction]:
+        """Classify each input in order; failures are reported per item.
+
+        Each image runs on the cores other processes leave free (`free_cores`, re-read per image); torch's
+        thread count is back to the caller's afterwards, since the app trains in this same process.
+        """
+        with restored_threads():
+            return [self._predict(src, topk) for src in inputs]
+
+    def _predict(self, source: ImageSource, topk: int) -> Prediction:
         if isinstance(source, Image.Image):
             name = getattr(source, "filename", None) or "<image>"
         else:
             name = str(source)
-        self.use_free_cores()
+        self._use_free_cores()
         t0 = time.perf_counter()
         try:
-            if isinstance(source, Image.Image):
-                img = load_image(source)
-            else:  # a camera-size JPEG decodes at reduced scale: the eval resize needs far fewer pixels
-                img = load_image_reduced(source, round(self.meta.img_size * 256 / 224))
+            img = load_image(source) if isinstance(source, Image.Image) else self.decode(source)
         except ImageLoadError as exc:
             return Prediction(path=name, error=exc.reason)
         t1 = time.perf_counter()
-        x = self.transform(img).unsqueeze(0).to(self.device, non_blocking=True)
-        if self._channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.plan.to_device(self.transform(img).unsqueeze(0), self.device)
         synchronize(self.device)
         t2 = time.perf_counter()
-        with self._autocast():
+        with self.plan.autocast(self.device):
             logits, forward_ms = timed_forward(self.model, x)
         probs = torch.softmax(logits.float(), dim=1)[0]
         k = max(1, min(topk, len(self.classes)))
@@ -169,26 +190,24 @@ class Predictor:
         }
         return Prediction(path=name, topk=top, timing_ms=timing)
 
-    def _autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp_dtype is not None)
+    def decode(self, path: str | Path) -> Image.Image:
+        """The image at `path` as this Predictor reads it: a camera-size JPEG decodes at reduced scale
+        (the eval resize needs far fewer pixels). Picklable work for DataLoader workers: see `decode_for`."""
+        return decode_for(self.meta.img_size, path)
 
-    def use_free_cores(self) -> int:
-        """On the CPU, run with only the cores other processes leave free (engine/plan.py: CpuMeter, infer_threads).
+    def free_cores(self) -> int:
+        """Intra-op threads for the next image: on the CPU only the cores other processes leave free
+        (engine/device.py: CpuMeter, infer_threads); elsewhere torch's current count."""
+        if self.plan.max_threads <= 0:
+            return torch.get_num_threads()
+        return infer_threads(self.plan.max_threads, self._cpu.others())
 
-        The count changes only when the choice does, and stays set: each change makes the next torch call
-        rebuild its thread team (about 40 ms measured), so switching per image would cost more than it saves.
-        """
-        current = torch.get_num_threads()
-        if self.device.type != "cpu":
-            return current
-        want = infer_threads(os.cpu_count() or 1, self._cpu.others())
-        if want != current:
+    def _use_free_cores(self) -> None:
+        """Set `free_cores()`; callers run inside `restored_threads()`. The count changes only when the
+        choice does: growing a thread team costs ~40 ms on the next torch call (measured)."""
+        want = self.free_cores()
+        if want != torch.get_num_threads():
             torch.set_num_threads(want)
-        return want
-
-    def predict(self, inputs: Sequence[ImageSource], topk: int = 5) -> list[Prediction]:
-        """Classify each input in order; failures are reported per item."""
-        return [self.predict_one(src, topk=topk) for src in inputs]
 
     def info(self) -> dict:
         """What the app shows about the loaded model."""

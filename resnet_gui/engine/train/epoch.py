@@ -1,0 +1,124 @@
+"""One epoch of training: `train_one_epoch()`, the training objective and the throttled progress events.
+
+State comes in explicitly (model, loader, optimizer, schedule, criterion, device plan), as in torchvision's
+references/classification/train.py; nothing here keeps any between epochs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from resnet_gui.engine.config import TrainConfig
+from resnet_gui.engine.device import DevicePlan
+from resnet_gui.engine.events import StepDone
+from resnet_gui.engine.model.build import set_train_mode
+
+__all__ = ["STEP_EVENTS_PER_S", "StepEvents", "train_one_epoch", "training_criterion"]
+
+STEP_EVENTS_PER_S = 4.0
+
+
+def training_criterion(config: TrainConfig) -> nn.Module:
+    """The training objective: cross-entropy with the configured label smoothing. (The reported validation
+    loss is plain cross-entropy: engine.evaluate.evaluate.)"""
+    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    criterion: nn.Module,
+    device: torch.device,
+    plan: DevicePlan,
+    *,
+    freeze_backbone: bool,
+    scaler: torch.amp.GradScaler | None,
+    stop: threading.Event,
+    on_step: Callable[[int, int, torch.Tensor, int], None],
+    on_skipped: Callable[[list[tuple[str, str]]], None],
+) -> dict:
+    """One pass over `loader`. Returns loss, accuracy, images seen, compute seconds and whether it was stopped.
+
+    Sums stay on the device and `on_step` gets the loss as a tensor: reading a value (`.item()`) waits for
+    the GPU, so that happens only when a (throttled) progress event is actually sent, and at the end.
+    """
+    set_train_mode(model, freeze_backbone)
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    t0 = time.perf_counter()
+    steps = len(loader)
+    stopped = False
+    for step, (images, labels, skipped) in enumerate(loader, start=1):
+        if skipped:
+            on_skipped(skipped)
+        if len(labels) > 0:
+            images = plan.to_device(images, device)
+            labels = labels.to(device, non_blocking=plan.non_blocking)
+            with plan.autocast(device):
+                logits = model(images)
+                loss = criterion(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            loss = loss.detach()
+            total_loss += loss.float() * len(labels)
+            correct += (logits.argmax(1) == labels).sum()
+            seen += len(labels)
+            on_step(step, steps, loss, seen)
+        scheduler.step()
+        if stop.is_set():
+            stopped = True
+            break
+    total_loss, correct = total_loss.item(), correct.item()  # waits for the device: before the clock stops
+    return {
+        "loss": total_loss / seen if seen else float("nan"),
+        "acc": correct / seen if seen else 0.0,
+        "seen": seen,
+        "seconds": time.perf_counter() - t0,
+        "stopped": stopped,
+    }
+
+
+class StepEvents:
+    """`on_step` for one epoch: a StepDone event at most STEP_EVENTS_PER_S times a second, and at the end."""
+
+    def __init__(self, emit, epoch, epochs, optimizer, run_t0, epoch_t0, epoch_times: list[float]):
+        self.emit, self.epoch, self.epochs, self.optimizer = emit, epoch, epochs, optimizer
+        self.run_t0, self.epoch_t0, self.epoch_times = run_t0, epoch_t0, epoch_times
+        self.last = 0.0
+
+    def __call__(self, step: int, steps: int, loss: torch.Tensor, seen: int) -> None:
+        if step != steps and time.perf_counter() - self.last < 1.0 / STEP_EVENTS_PER_S:
+            return
+        loss_value = loss.item()  # waits for the device, so the rate below is honest on a GPU
+        now = self.last = time.perf_counter()
+        elapsed = now - self.epoch_t0
+        per_step = elapsed / step
+        times = self.epoch_times
+        epoch_est = (sum(times) / len(times)) if times else per_step * steps
+        self.emit(
+            StepDone(
+                epoch=self.epoch,
+                epochs=self.epochs,
+                step=step,
+                steps=steps,
+                loss=loss_value,
+                lr=self.optimizer.param_groups[-1]["lr"],
+                img_per_s=seen / elapsed if elapsed > 0 else 0.0,
+                elapsed_s=now - self.run_t0,
+                eta_s=per_step * (steps - step) + epoch_est * (self.epochs - self.epoch),
+            )
+        )
