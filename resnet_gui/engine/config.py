@@ -14,7 +14,7 @@ ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resn
 AUGMENT_PRESETS: tuple[str, ...] = ("none", "light", "strong")
 #: Device choices offered to a user; "auto" picks CUDA, then MPS, then the CPU.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-#: "pretrained" values besides a path or URL to a weights file.
+#: "pretrained" values besides a path to a weights file.
 PRETRAINED_CHOICES: tuple[str, ...] = ("none", "imagenet")
 
 #: The normalisation torchvision's ImageNet weights expect; stored in every checkpoint we write.

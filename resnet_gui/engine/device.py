@@ -261,12 +261,14 @@ def plan_settings(plan: DevicePlan) -> Iterator[None]:
 # --- timing -----------------------------------------------------------------------------------------------
 
 
-def timed_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """`model(x)` under inference_mode, and its milliseconds, with the plan's timer for `x`'s device: CUDA
-    events on a GPU (timing an asynchronous launch with a wall clock measures nothing), a synchronised wall
-    clock elsewhere."""
+def timed_forward(
+    model: torch.nn.Module, x: torch.Tensor, timer: str | None = None
+) -> tuple[torch.Tensor, float]:
+    """`model(x)` under inference_mode, and its milliseconds, with the plan's timer (`DevicePlan.timer`;
+    None: the rule for `x`'s device): CUDA events on a GPU (timing an asynchronous launch with a wall clock
+    measures nothing), a synchronised wall clock elsewhere."""
     with torch.inference_mode():
-        if _timer(x.device.type) == "cuda_event":
+        if (timer or _timer(x.device.type)) == "cuda_event":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
             out = model(x)

@@ -98,9 +98,9 @@ def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, 
     seen: list[int] = []
     real = pred.timed_forward
 
-    def spy(model, x):
+    def spy(model, x, timer=None):
         seen.append(torch.get_num_threads())
-        return real(model, x)
+        return real(model, x, timer)
 
     monkeypatch.setattr(pred, "timed_forward", spy)
     p = pred.Predictor(checkpoint, device="cpu")

@@ -84,12 +84,12 @@ def bench_model(
             times: list[float] = []
             with _autocast(dev, precision == "amp"):
                 for _ in range(warmup):
-                    timed_forward(model, x)
+                    timed_forward(model, x, plan.timer)
                 t0 = time.perf_counter()
                 while len(times) < repeats:
                     if stop is not None and stop.is_set():
                         return rows
-                    times.append(timed_forward(model, x)[1])
+                    times.append(timed_forward(model, x, plan.timer)[1])
                     if len(times) >= min_repeats and time.perf_counter() - t0 > budget_s:
                         break
             p50 = percentile(times, 50)

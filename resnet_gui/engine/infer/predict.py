@@ -176,7 +176,7 @@ class Predictor:
         synchronize(self.device)
         t2 = time.perf_counter()
         with self.plan.autocast(self.device):
-            logits, forward_ms = timed_forward(self.model, x)
+            logits, forward_ms = timed_forward(self.model, x, self.plan.timer)
         probs = torch.softmax(logits.float(), dim=1)[0]
         k = max(1, min(topk, len(self.classes)))
         values, indices = probs.topk(k)
