@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,36 @@ from resnet_gui.engine.train.loop import train
 
 # amp off: on CPUs with native bf16 the engine trains under bf16 autocast (engine/device.py); the shared run
 # stays in float32 so tests that compare it with a later float32 evaluation hold on every CPU.
+#: `inspect --json` (DESIGN.md section 2): the object's keys and each layer's
+INSPECT_KEYS = {"arch", "num_classes", "img_size", "params_total", "params_trainable", "macs_total", "layers"}
+INSPECT_LAYER_KEYS = {"name", "type", "output_shape", "params", "macs"}
+
+CLASSES = ["ants", "bees", "wasps"]  # the class names of the untrained `model` fixture
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    """An untrained, seeded ResNet-18 with len(CLASSES) outputs, in eval mode."""
+    from resnet_gui.engine.model.build import build_model
+
+    torch.manual_seed(0)
+    return build_model("resnet18", len(CLASSES)).eval()
+
+
 TINY = {"img_size": 32, "batch_size": 16, "workers": 0, "seed": 0, "amp": False}
+
+
+def stop_on(event_type: type) -> tuple[threading.Event, list, Callable[[object], None]]:
+    """(stop flag, events seen, on_event) where on_event records every event and sets the flag at the first
+    `event_type`: the way a test presses Stop at a known point of a run."""
+    stop, events = threading.Event(), []
+
+    def on_event(e: object) -> None:
+        events.append(e)
+        if isinstance(e, event_type):
+            stop.set()
+
+    return stop, events, on_event
 
 
 def keep_thread_count() -> None:

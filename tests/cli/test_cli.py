@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from resnet_gui.cli import _normalise_argv, main
+from tests._fixtures import INSPECT_KEYS, INSPECT_LAYER_KEYS
 
 TRAIN_KEYS = {
     "checkpoint",
@@ -107,17 +108,9 @@ def test_inspect_json_matches_contract(capsys):
     code, out, _ = run_cli(capsys, "inspect", "resnet18", "--num-classes", "10", "--img-size", "64", "--json")
     doc = json.loads(out)
     assert code == 0
-    assert {
-        "arch",
-        "num_classes",
-        "img_size",
-        "params_total",
-        "params_trainable",
-        "macs_total",
-        "layers",
-    } <= set(doc)
+    assert set(doc) >= INSPECT_KEYS
     assert doc["num_classes"] == 10 and doc["img_size"] == 64
-    assert set(doc["layers"][0]) == {"name", "type", "output_shape", "params", "macs"}
+    assert set(doc["layers"][0]) == INSPECT_LAYER_KEYS
     assert doc["params_total"] == 11_181_642  # torchvision resnet18 with a 10-class fc
 
 

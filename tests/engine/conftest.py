@@ -1,1 +1,1 @@
-from tests._fixtures import checkpoint, demo_dir, trained  # noqa: F401
+from tests._fixtures import checkpoint, demo_dir, model, trained  # noqa: F401

@@ -16,7 +16,6 @@ from safetensors.torch import save_file
 from resnet_gui.engine import fileio
 from resnet_gui.engine.errors import CheckpointError
 from resnet_gui.engine.fileio import atomic_write_bytes
-from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.model.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
@@ -28,14 +27,7 @@ from resnet_gui.engine.model.checkpoint import (
     save_training_state,
     training_state_path,
 )
-
-CLASSES = ["ants", "bees", "wasps"]
-
-
-@pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model("resnet18", len(CLASSES)).eval()
+from tests._fixtures import CLASSES
 
 
 @pytest.fixture(scope="module")

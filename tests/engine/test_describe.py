@@ -14,6 +14,7 @@ from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, save_checkpoint
 from resnet_gui.engine.model.describe import ModelDescription, describe_model, human_number
+from tests._fixtures import INSPECT_KEYS, INSPECT_LAYER_KEYS
 
 # ResNet paper (He et al. 2015), table 1: "FLOPs" there are multiply-adds, x 10^9 at 224 px.
 PAPER_GMACS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 3.8, "resnet101": 7.6, "resnet152": 11.3}
@@ -132,16 +133,8 @@ def test_unknown_name_is_an_engine_error() -> None:
 
 def test_json_matches_cli_contract(r18: ModelDescription) -> None:
     data = json.loads(json.dumps(r18.to_json()))
-    assert set(data) == {
-        "arch",
-        "num_classes",
-        "img_size",
-        "params_total",
-        "params_trainable",
-        "macs_total",
-        "layers",
-    }
-    assert set(data["layers"][0]) == {"name", "type", "output_shape", "params", "macs"}
+    assert set(data) == INSPECT_KEYS
+    assert set(data["layers"][0]) == INSPECT_LAYER_KEYS
     assert data["layers"][4]["type"] == "BasicBlock"
 
 

@@ -17,7 +17,6 @@ from safetensors.torch import save_file
 
 from resnet_gui.engine.errors import CheckpointError
 from resnet_gui.engine.infer.predict import Predictor
-from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.model.checkpoint import (
     CheckpointMeta,
     load_checkpoint,
@@ -25,14 +24,7 @@ from resnet_gui.engine.model.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
-
-CLASSES = ["ants", "bees", "wasps"]
-
-
-@pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model("resnet18", len(CLASSES)).eval()
+from tests._fixtures import CLASSES
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.model.checkpoint import load_checkpoint
 from resnet_gui.engine.runs import RUN_FILE, RunRecorder, list_runs, load_run
 from resnet_gui.engine.train.loop import train
-from tests._fixtures import TINY
+from tests._fixtures import TINY, stop_on
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +89,7 @@ def test_continued_run_keeps_its_history_in_run_json(two_epochs, demo_dir):
 
 
 def test_stopped_run_skips_the_evaluation_and_says_so(demo_dir, tmp_path):
-    stop = threading.Event()
-    events: list = []
-
-    def on_event(e):
-        events.append(e)
-        if isinstance(e, ev.RunStarted):
-            stop.set()
+    stop, events, on_event = stop_on(ev.RunStarted)
 
     result = train(
         TrainConfig(data_dir=str(demo_dir), epochs=3, out_dir=str(tmp_path), **TINY), on_event, stop

@@ -22,7 +22,7 @@ from resnet_gui.engine.errors import EngineError, RunCrashed
 from resnet_gui.engine.model.checkpoint import load_checkpoint
 from resnet_gui.engine.train.loop import train
 from resnet_gui.engine.train.runtime import TrainingProcess, describe_exit
-from tests._fixtures import TINY
+from tests._fixtures import TINY, stop_on
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and shell-script children")
 
@@ -75,13 +75,7 @@ def test_a_run_in_the_child_sends_what_train_sends(trained, demo_dir, tmp_path):
 
 
 def test_stop_reaches_the_child(demo_dir, tmp_path):
-    stop = threading.Event()
-    events: list = []
-
-    def on_event(e):
-        events.append(e)
-        if isinstance(e, ev.StepDone):
-            stop.set()
+    stop, events, on_event = stop_on(ev.StepDone)
 
     cfg = TrainConfig(data_dir=str(demo_dir), epochs=50, out_dir=str(tmp_path), **TINY)
     result = TrainingProcess(cfg, on_event).run(stop)

@@ -21,37 +21,28 @@ def open_dataset(qtbot, window, path: Path) -> None:
         window.open_dataset(str(path))
 
 
-def drop_paths(widget, paths) -> bool:
-    """Deliver a real QDropEvent with file URLs to `widget` (QTest cannot drive a drag); True if accepted."""
+def _url_event(kind: str, paths):
+    """A QDropEvent or QDragEnterEvent ("drop" / "enter") carrying `paths` as file URLs, and its mime data
+    (the event does not own it: the caller keeps it alive while the event is delivered)."""
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDropEvent
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(
-        QPointF(20, 20),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    cls = QDropEvent if kind == "drop" else QDragEnterEvent
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    return cls(QPointF(20, 20), Qt.DropAction.CopyAction, mime, buttons, mods), mime
+
+
+def drop_paths(widget, paths) -> bool:
+    """Deliver a real QDropEvent with file URLs to `widget` (QTest cannot drive a drag); True if accepted."""
+    event, _mime = _url_event("drop", paths)
     widget.dropEvent(event)
     return event.isAccepted()
 
 
 def drag_enter_accepted(widget, paths) -> bool:
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDragEnterEvent
-
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDragEnterEvent(
-        QPointF(20, 20),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    event, _mime = _url_event("enter", paths)
     event.ignore()
     widget.dragEnterEvent(event)
     return event.isAccepted()
