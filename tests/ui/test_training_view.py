@@ -42,10 +42,15 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _spare(qtbot, view):
+    """The spare child, once its (threaded) launch is done."""
+    qtbot.waitUntil(lambda: view.runner.spare.spare is not None and view.runner.spare.spare.is_running())
+    return view.runner.spare.spare
+
+
 def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     fill_train_form(view, epochs=2)
-    spare = view.runner.spare.spare  # the Train tab showed: a child was started ahead
-    assert spare is not None and spare.is_running()
+    spare = _spare(qtbot, view)  # the Train tab showed: a child was started ahead
     with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
         events = _start(qtbot, view)
         assert view.runner.process is spare  # the run trains in it, not in this process
@@ -76,21 +81,20 @@ def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     assert view.form.isEnabled() and view.start_button.isEnabled() and not view.stop_button.isEnabled()
     assert view.result_box.use_button.isEnabled() and view.result_box.continue_button.isEnabled()
     assert window.status_label.text() == "Ready"
-    after = view.runner.spare.spare  # the next run's child was started once this one had begun
-    assert after is not None and after is not spare and after.is_running()
+    after = _spare(qtbot, view)  # the next run's child was started once this one had begun
+    assert after is not spare
 
 
 def test_a_spare_that_died_is_replaced_and_closing_ends_every_child(qtbot, window, view):
     fill_train_form(view, epochs=1)
-    dead = view.runner.spare.spare
+    dead = _spare(qtbot, view)
     os.kill(dead.pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: not dead.is_running(), timeout=10_000)
     with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
         _start(qtbot, view)
         assert view.runner.process is not None and view.runner.process is not dead  # a fresh child
     assert done.args[0] is not None and done.args[0].epochs == 1
-    spare = view.runner.spare.spare
-    assert spare is not None and spare.is_running()
+    spare = _spare(qtbot, view)
     window.close()
     assert not _alive(spare.pid)  # the spare is killed and reaped with the window
 
@@ -204,7 +208,7 @@ def test_closing_the_window_mid_training_stops_and_joins_the_thread(qtbot, windo
     fill_train_form(view, epochs=50)
     events = _start(qtbot, view)
     _wait_for_first_step(qtbot, events)
-    worker, child, spare = view.runner.worker, view.runner.process, view.runner.spare.spare
+    worker, child, spare = view.runner.worker, view.runner.process, _spare(qtbot, view)
     t0 = time.monotonic()
     window.close()
     assert time.monotonic() - t0 < 20  # stopped within a batch, not after 50 epochs

@@ -9,13 +9,14 @@ Most of a fresh child's start is importing torch (seconds). `SpareProcess.prepar
 imports the engine and waits for its config; `take()` hands it to the next run and `prepare()`, called
 once that run has started, launches the next. A spare that died meanwhile is replaced by a fresh child;
 one still importing torch is used as it is (it is ahead of a fresh one). `close()` kills the spare and
-waits for it: no process outlives the window. GUI thread only; each call costs a few milliseconds at
-most (a fork and exec, or a kill), except `shutdown()`, which waits for the run to end.
+waits for it: no process outlives the window. Called on the GUI thread; the launch itself runs on a
+short-lived thread, and only `shutdown()` waits for long (for the run to end).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from resnet_gui.ui import jobs
@@ -92,10 +93,12 @@ class TrainRunner:
 
 
 class SpareProcess:
-    """Holds at most one launched, unused TrainingProcess."""
+    """Holds at most one unused TrainingProcess, launched on a short-lived thread: starting an
+    interpreter (a fork and exec of this big process) takes 1-25 ms, too long for the GUI thread."""
 
     def __init__(self) -> None:
         self._spare: TrainingProcess | None = None
+        self._launcher: threading.Thread | None = None  # launching `_spare`, ending the one before it
         self._closed = False
 
     @property
@@ -103,47 +106,63 @@ class SpareProcess:
         return self._spare
 
     def prepare(self) -> None:
-        """Launch a spare unless a live one is waiting (or training runs in this process, or closed)."""
+        """Launch a spare unless one is waiting or on its way (or training runs in this process, or closed)."""
         if self._closed or not jobs.RUN_IN_CHILD:
             return
-        if self._spare is not None and self._spare.is_running():
+        if self._spare is not None and (self._launching() or self._spare.is_running()):
             return
-        self._discard()
-        from resnet_gui.engine.errors import EngineError
         from resnet_gui.engine.train.runtime import TrainingProcess
 
-        proc = TrainingProcess()
-        try:
-            proc.launch()
-        except EngineError as exc:  # the run will try again and report it
-            log.warning("could not start a spare training process: %s", exc)
-            return
-        self._spare = proc
+        old, self._spare = self._spare, TrainingProcess()
+        self._launcher = threading.Thread(
+            target=_launch, args=(self._spare, old), name="spare-training-process", daemon=True
+        )
+        self._launcher.start()
 
     def take(self) -> TrainingProcess | None:
         """The process for the next run: the spare when it lives, else a fresh (not yet launched) one;
         None when training runs in this process (`jobs.RUN_IN_CHILD` off)."""
         if not jobs.RUN_IN_CHILD:
             return None
+        self._join()  # a launch still under way takes milliseconds
         spare, self._spare = self._spare, None
         if spare is not None and spare.is_running():
             return spare
-        if spare is not None:
-            log.info("the spare training process had ended (%s): starting a fresh one", spare.pid)
-            _end(spare)
         from resnet_gui.engine.train.runtime import TrainingProcess
 
+        if spare is not None:
+            log.info("the spare training process had ended: starting a fresh one")
+            _end(spare)
         return TrainingProcess()
 
     def close(self) -> None:
         """Kill the spare and wait for it (window closing); no spare is launched after this."""
         self._closed = True
-        self._discard()
+        self._join()
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            _end(spare)
 
-    def _discard(self) -> None:
-        proc, self._spare = self._spare, None
-        if proc is not None:
-            _end(proc)
+    def _launching(self) -> bool:
+        return self._launcher is not None and self._launcher.is_alive()
+
+    def _join(self) -> None:
+        if self._launcher is not None:
+            self._launcher.join()
+            self._launcher = None
+
+
+def _launch(proc: TrainingProcess, old: TrainingProcess | None) -> None:
+    """On the launcher thread: end the spare that died, start the new one's interpreter."""
+    from resnet_gui.engine.errors import EngineError
+
+    if old is not None:
+        log.info("the spare training process had ended: starting another")
+        _end(old)
+    try:
+        proc.launch()
+    except EngineError as exc:  # take() then hands out a fresh one, whose run reports the reason
+        log.warning("could not start a spare training process: %s", exc)
 
 
 def _end(proc: TrainingProcess) -> None:
