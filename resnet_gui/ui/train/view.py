@@ -427,6 +427,7 @@ class TrainingView(QWidget):
         else:
             self._show_error(f"Training failed: {head}", tail)
             self.progress.setFormat("Failed")
+            self.speed_label.setText("Training failed (see the message above and the log)")
         if ckpt:
             self.result_box.show_unfinished(self._ended_on_request, ckpt)
             self.results.set_checkpoint(ckpt)
