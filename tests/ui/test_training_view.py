@@ -132,6 +132,7 @@ def test_stop_mid_run_ends_it_and_keeps_a_checkpoint(qtbot, window, view):
     with qtbot.waitSignal(view.run_finished, timeout=60_000) as done:
         qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
         assert view.stop_button.text() == "Force stop"  # pressed once is enough; twice kills
+        assert view.stop_button.shortcut().toString() == "Ctrl+."
     result = done.args[0]
     assert result.stopped  # the child honoured Stop and returned its result
     assert result.epochs < 50
@@ -140,6 +141,7 @@ def test_stop_mid_run_ends_it_and_keeps_a_checkpoint(qtbot, window, view):
     assert view.progress.format() == "Stopped"
     assert "Stopped early" in view.result_box.details.text()
     assert view.stop_button.text() == "Stop" and not view.stop_button.isEnabled()
+    assert view.stop_button.shortcut().toString() == "Ctrl+."
 
 
 def _wait_for_best(qtbot, events) -> str:

@@ -209,7 +209,9 @@ class TrainingView(QWidget):
         self.start_button.setToolTip("" if self.dataset is not None else "Open a dataset first (Dataset tab)")
         force = self.runner.can_force_stop()
         self.stop_button.setEnabled(force or (running and not self.runner.stopping))
-        self.stop_button.setText("Force stop" if force else "Stop")
+        if self.stop_button.text() != (text := "Force stop" if force else "Stop"):
+            self.stop_button.setText(text)
+            self.stop_button.setShortcut(QKeySequence("Ctrl+."))  # setText clears it
         self.stop_button.setToolTip(STOP_TIPS[force])
         has_checkpoint = bool(self._best_checkpoint())
         self.result_box.set_enabled(
