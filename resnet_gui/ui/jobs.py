@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from resnet_gui.engine.evaluate import EvalResult
     from resnet_gui.engine.infer.predict import Prediction, Predictor
     from resnet_gui.engine.model.describe import ModelDescription
+    from resnet_gui.engine.train.runtime import TrainingProcess
 
 OnEvent = Callable[[object], None]
 PASTED = "Pasted image"  # the name of a classified clipboard image
@@ -177,12 +178,35 @@ def model_facts(on_event: OnEvent, stop: threading.Event) -> None:
         on_event(facts)
 
 
-def train_in_background(config: TrainConfig, on_event: OnEvent, stop: threading.Event) -> TrainResult:
-    """The engine's train(), at a lower CPU priority than the window (Linux)."""
-    from resnet_gui.engine.train.loop import train
+#: Where the app trains. True: in a child process (engine/train/runtime.py), so a crash in native code,
+#: the OOM killer or a Force stop ends only the child and the window lives on. False: the engine's train()
+#: on the worker thread itself; tests that inject faults into the engine in this process set it.
+RUN_IN_CHILD = True
 
-    lower_thread_priority()
-    return train(config, on_event, stop)
+
+def train_in_background(
+    config: TrainConfig,
+    on_event: OnEvent,
+    stop: threading.Event,
+    process: TrainingProcess | None = None,
+) -> TrainResult:
+    """Train `config`, with train()'s shape: events arrive here in order, `stop` ends the run within one
+    batch. In `process` (a TrainingProcess, perhaps launched ahead: ui/train/spare.py) or a fresh child;
+    with `RUN_IN_CHILD` off, in this process at a lower CPU priority than the window (Linux).
+
+    A child that died raises RunCrashed (`on_request` when it was killed after Stop) after a RunFailed
+    event carrying its exit and last stderr lines; the checkpoints it saved stay on disk."""
+    if process is None and not RUN_IN_CHILD:
+        from resnet_gui.engine.train.loop import train
+
+        lower_thread_priority()
+        return train(config, on_event, stop)
+    if process is None:
+        from resnet_gui.engine.train.runtime import TrainingProcess
+
+        process = TrainingProcess()
+    process.config, process.on_event = config, on_event
+    return process.run(stop)
 
 
 def evaluate_in_background(checkpoint: str, on_event: OnEvent, stop: threading.Event) -> EvalResult | None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from resnet_gui.engine import events as ev
 from resnet_gui.engine.train import loop as train_module
+from resnet_gui.ui import jobs
 from resnet_gui.ui.main_window import CLASSIFY_TAB, TRAIN_TAB
 from tests.ui.helpers import drop_paths, fill_train_form, open_dataset
 
@@ -52,7 +53,7 @@ def test_closing_mid_training_asks_first(qtbot, window, view, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", question)
     window.confirm_close_mid_run = True
     _start(qtbot, view)
-    worker = view._worker
+    worker = view.runner.worker
     window.close()  # "No": the window stays and training goes on
     assert asked and "Stop training and quit?" in asked[0]
     assert window.isVisible() and view.is_running()
@@ -166,6 +167,7 @@ def test_out_of_memory_is_an_error_in_the_window_and_the_app_stays_usable(qtbot,
         return model
 
     monkeypatch.setattr(train_module, "build_model", build_model)
+    monkeypatch.setattr(jobs, "RUN_IN_CHILD", False)  # the fault is injected into this process's engine
     fill_train_form(view, epochs=1, batch_size=8)
     with qtbot.waitSignal(view.run_finished, timeout=60_000) as done:
         view.start()
@@ -175,4 +177,5 @@ def test_out_of_memory_is_an_error_in_the_window_and_the_app_stays_usable(qtbot,
     monkeypatch.undo()
     with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:  # and the next run works
         view.start()
+        assert view.runner.process is not None  # in a child again
     assert done.args[0] is not None and done.args[0].epochs == 1

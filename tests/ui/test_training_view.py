@@ -1,7 +1,11 @@
-"""Training panel: Start runs the engine on a QThread, curves fill, Stop and closing end the run cleanly."""
+"""Training panel: Start trains in a child process (one started ahead) followed by a QThread, curves
+fill, Stop and Force stop reach the child, closing ends the run and the spare cleanly, a killed child
+is a failed run in a window that lives on, with its best checkpoint offered."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -9,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from resnet_gui.engine import events as ev
+from resnet_gui.engine.model.checkpoint import load_checkpoint
 from resnet_gui.ui.main_window import CLASSIFY_TAB, TRAIN_TAB
 from tests.ui.helpers import fill_train_form, open_dataset
 
@@ -29,10 +34,27 @@ def _start(qtbot, view) -> list:
     return events
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _spare(qtbot, view):
+    """The spare child, once its (threaded) launch is done."""
+    qtbot.waitUntil(lambda: view.runner.spare.spare is not None and view.runner.spare.spare.is_running())
+    return view.runner.spare.spare
+
+
 def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     fill_train_form(view, epochs=2)
+    spare = _spare(qtbot, view)  # the Train tab showed: a child was started ahead
     with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
         events = _start(qtbot, view)
+        assert view.runner.process is spare  # the run trains in it, not in this process
+        assert spare.pid != os.getpid() and spare.is_running()
         # controls are locked while the run is going
         assert not view.form.isEnabled()
         assert not view.start_button.isEnabled()
@@ -59,6 +81,22 @@ def test_start_trains_draws_both_plots_and_finishes(qtbot, window, view):
     assert view.form.isEnabled() and view.start_button.isEnabled() and not view.stop_button.isEnabled()
     assert view.result_box.use_button.isEnabled() and view.result_box.continue_button.isEnabled()
     assert window.status_label.text() == "Ready"
+    after = _spare(qtbot, view)  # the next run's child was started once this one had begun
+    assert after is not spare
+
+
+def test_a_spare_that_died_is_replaced_and_closing_ends_every_child(qtbot, window, view):
+    fill_train_form(view, epochs=1)
+    dead = _spare(qtbot, view)
+    os.kill(dead.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not dead.is_running(), timeout=10_000)
+    with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
+        _start(qtbot, view)
+        assert view.runner.process is not None and view.runner.process is not dead  # a fresh child
+    assert done.args[0] is not None and done.args[0].epochs == 1
+    spare = _spare(qtbot, view)
+    window.close()
+    assert not _alive(spare.pid)  # the spare is killed and reaped with the window
 
 
 def test_continue_training_and_use_in_classify(qtbot, window, view):
@@ -90,27 +128,96 @@ def test_stop_mid_run_ends_it_and_keeps_a_checkpoint(qtbot, window, view):
     fill_train_form(view, epochs=50)
     events = _start(qtbot, view)
     _wait_for_first_step(qtbot, events)
+    child = view.runner.process
     with qtbot.waitSignal(view.run_finished, timeout=60_000) as done:
         qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
-        assert not view.stop_button.isEnabled()  # pressed once is enough
+        assert view.stop_button.text() == "Force stop"  # pressed once is enough; twice kills
+        assert view.stop_button.shortcut().toString() == "Ctrl+."
     result = done.args[0]
-    assert result.stopped
+    assert result.stopped  # the child honoured Stop and returned its result
     assert result.epochs < 50
     assert Path(result.checkpoint).is_file()
+    assert child.result == result and child.error is None
     assert view.progress.format() == "Stopped"
     assert "Stopped early" in view.result_box.details.text()
+    assert view.stop_button.text() == "Stop" and not view.stop_button.isEnabled()
+    assert view.stop_button.shortcut().toString() == "Ctrl+."
+
+
+def _wait_for_best(qtbot, events) -> str:
+    def best():
+        return next((e.path for e in events if isinstance(e, ev.CheckpointSaved) and e.kind == "best"), None)
+
+    qtbot.waitUntil(lambda: best() is not None, timeout=120_000)
+    return best()
+
+
+def test_force_stop_kills_the_child_and_shows_a_stopped_run(qtbot, window, view):
+    fill_train_form(view, epochs=50)
+    events = _start(qtbot, view)
+    best = _wait_for_best(qtbot, events)
+    child = view.runner.process
+    with qtbot.waitSignal(view.run_finished, timeout=60_000) as done:
+        qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)  # "Force stop"
+    assert done.args[0] is None  # killed: no result, but not a failure either
+    assert child.error is not None and child.error.on_request
+    assert view.progress.format() == "Stopped" and not view.message.isVisible()
+    assert "Force stop was pressed" in view.log.toPlainText()
+    assert view.result_box.title.text() == "Stopped" and best in view.result_box.details.text()
+    assert view.result_box.use_button.isEnabled()
+    load_checkpoint(best)
+
+
+def test_a_killed_child_fails_the_run_and_the_window_lives_on(qtbot, window, view):
+    fill_train_form(view, epochs=50)
+    events: list = []
+
+    def kill_at_first_best(e):
+        if isinstance(e, ev.CheckpointSaved) and e.kind == "best" and view.runner.process.is_running():
+            os.kill(view.runner.process.pid, signal.SIGKILL)  # as the OOM killer or a segfault would end it
+
+    view.engine_event.connect(kill_at_first_best)
+    with qtbot.waitSignal(view.run_finished, timeout=120_000) as done:
+        events = _start(qtbot, view)
+    view.engine_event.disconnect(kill_at_first_best)
+    assert done.args[0] is None
+    text = view.message.text()
+    assert text.startswith("Training failed: training process died: killed by signal 9 (SIGKILL)")
+    assert "Training failed: training process died: killed by signal 9" in view.log.toPlainText()
+    assert view.progress.format() == "Failed"
+    best = next(e.path for e in events if isinstance(e, ev.CheckpointSaved) and e.kind == "best")
+    _, meta = load_checkpoint(best)  # the kill left the best checkpoint loadable
+    assert meta.classes == next(e for e in events if isinstance(e, ev.RunStarted)).classes
+    assert view.result_box.isVisible() and view.result_box.title.text() == "Training failed"
+    assert best in view.result_box.details.text()
+    assert view.result_box.use_button.isEnabled() and view.result_box.folder_button.isEnabled()
+    assert not view.result_box.continue_button.isEnabled()
+    assert view.start_button.isEnabled() and view.form.isEnabled()
+
+    with qtbot.waitSignal(window.inference_view.checkpoint_loaded, timeout=60_000) as loaded:
+        qtbot.mouseClick(view.result_box.use_button, Qt.MouseButton.LeftButton)
+    assert loaded.args[0] == best
+    window.tabs.setCurrentIndex(TRAIN_TAB)
+    fill_train_form(view, epochs=1)
+    with qtbot.waitSignal(view.run_finished, timeout=120_000) as again:  # the window is still usable
+        _start(qtbot, view)
+    assert again.args[0] is not None and again.args[0].epochs == 1
+    assert not view.message.isVisible()
 
 
 def test_closing_the_window_mid_training_stops_and_joins_the_thread(qtbot, window, view):
     fill_train_form(view, epochs=50)
     events = _start(qtbot, view)
     _wait_for_first_step(qtbot, events)
-    worker = view._worker
+    worker, child, spare = view.runner.worker, view.runner.process, _spare(qtbot, view)
     t0 = time.monotonic()
     window.close()
     assert time.monotonic() - t0 < 20  # stopped within a batch, not after 50 epochs
     assert worker._thread.isFinished()
     assert not view.is_running()
+    assert child.result is not None and child.result.stopped  # it was asked to stop, not killed
+    assert not _alive(child.pid) and not _alive(spare.pid)
 
 
 def test_bad_learning_rate_is_reported_not_started(qtbot, window, view):

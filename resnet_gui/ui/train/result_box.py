@@ -1,5 +1,6 @@
 """The box under the Train tab's curves once a run has ended: its best accuracy, the checkpoint, and
-what to do next (use it in Classify, show its folder, train more epochs)."""
+what to do next (use it in Classify, show its folder, train more epochs). A run that ended without a
+result (its process died or was force-stopped) still offers the best checkpoint it saved."""
 
 from __future__ import annotations
 
@@ -68,7 +69,14 @@ class ResultBox(QFrame):
         self.details.setText("<br>".join(lines))
         self.show()
 
-    def set_enabled(self, running: bool, has_result: bool, has_dataset: bool) -> None:
-        self.use_button.setEnabled(not running and has_result)
-        self.continue_button.setEnabled(not running and has_result and has_dataset)
+    def show_unfinished(self, stopped: bool, checkpoint: str) -> None:
+        """A run that ended without a result (its process was killed or died) but saved a best checkpoint."""
+        self.title.setText("Stopped" if stopped else "Training failed")
+        self.details.setText(f"The best checkpoint so far is kept: {checkpoint}")
+        self.show()
+
+    def set_enabled(self, running: bool, has_checkpoint: bool, can_continue: bool) -> None:
+        self.use_button.setEnabled(not running and has_checkpoint)
+        self.folder_button.setEnabled(not running and has_checkpoint)
+        self.continue_button.setEnabled(not running and can_continue)
         self.more_epochs.setEnabled(not running)

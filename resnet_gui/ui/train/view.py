@@ -1,8 +1,10 @@
 """Train tab: the settings form on the left; progress, live curves, the epoch log and the result on the right.
 
-Start asks the form (ui/train/form.py) for an engine `TrainConfig` and runs `engine.train.train` on a
-Worker thread (ui/jobs.py); every engine event arrives here as a signal and only moves a widget. Stop
-sets the engine's stop flag.
+Start asks the form (ui/train/form.py) for an engine `TrainConfig` and hands it to the runner
+(ui/train/runner.py: a child process, started ahead, that a Worker thread follows); every engine event
+arrives here as a signal and only moves a widget. Stop reaches the child (it ends within one batch);
+pressed again (Force stop) it kills the child. A child that died is a failed run: the window lives on
+and the best checkpoint so far is offered.
 """
 
 from __future__ import annotations
@@ -30,16 +32,16 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.engine import events as ev
 from resnet_gui.engine.config import arch_label
+from resnet_gui.engine.errors import RunCrashed
 from resnet_gui.format import fmt_duration, fmt_pct
 from resnet_gui.ui.common import MessageBar, error_text, mono_font
-from resnet_gui.ui.jobs import train_in_background
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train.eval_results import EvalResultsPanel
 from resnet_gui.ui.train.form import TrainForm
 from resnet_gui.ui.train.plots import TrainingPlots
 from resnet_gui.ui.train.result_box import ResultBox
 from resnet_gui.ui.train.run_compare import RunCompareBar
-from resnet_gui.ui.workers import Worker
+from resnet_gui.ui.train.runner import TrainRunner
 
 if TYPE_CHECKING:
     from resnet_gui.engine.config import TrainConfig, TrainResult
@@ -52,13 +54,19 @@ def default_runs_dir() -> Path:
     return Path(base or Path.home() / ".resnet-gui") / "runs"
 
 
+STOP_TIPS = {
+    False: "Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)",
+    True: "End the training process now; the checkpoints saved so far are kept",  # Force stop
+}
+
+
 class TrainingView(QWidget):
     """The Train tab."""
 
     busy = Signal(str)  # status-bar text; "" when idle
     engine_event = Signal(object)  # every engine event, after the view has drawn it
     running_changed = Signal(bool)
-    run_finished = Signal(object)  # TrainResult, or None when the run failed
+    run_finished = Signal(object)  # TrainResult, or None when the run failed or was force-stopped
     use_checkpoint = Signal(str)  # "Use in Classify"
     open_in_classify = Signal(list, str)  # images from the Evaluation panel, the evaluated checkpoint
     error = Signal(str)
@@ -74,13 +82,13 @@ class TrainingView(QWidget):
         self.result: TrainResult | None = None  # last TrainResult
         self.checkpoints: dict[str, str] = {}  # kind -> path, from CheckpointSaved
         self._waiting_dataset: ScanResult | None = None  # opened mid-run: reaches the form when it ends
-        self._worker: Worker | None = None
+        self.runner = TrainRunner()  # the run's worker and child process, and the next run's spare
+        self._ended_on_request = False  # the child was killed after Stop: a stopped run, not a failure
+        self._shown = False
         self._config: TrainConfig | None = None
         self._run_result: TrainResult | None = None
         self._run_error: str | None = None
-        self._start_epoch = 0
-        self._steps = 1
-        self._epochs = 1
+        self._start_epoch, self._steps, self._epochs = 0, 1, 1
         self._skipped = 0
         self.form = TrainForm(self.state)
         self.dataset_label = QLabel("No dataset open yet.")
@@ -92,9 +100,6 @@ class TrainingView(QWidget):
         self.start_button.clicked.connect(self.start)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setShortcut(QKeySequence("Ctrl+."))
-        self.stop_button.setToolTip(
-            "Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)"
-        )
         self.stop_button.setMinimumHeight(34)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
@@ -195,16 +200,29 @@ class TrainingView(QWidget):
 
     # --- enabling ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return self.runner.is_running()
 
     def _update_enabled(self) -> None:
         running = self.is_running()
         self.form.setEnabled(not running)
         self.start_button.setEnabled(not running and self.dataset is not None)
         self.start_button.setToolTip("" if self.dataset is not None else "Open a dataset first (Dataset tab)")
-        self.stop_button.setEnabled(running and self._worker is not None and not self._worker.stopping)
-        has_result = self.result is not None and bool(self._best_checkpoint())
-        self.result_box.set_enabled(running, has_result, self.dataset is not None)
+        force = self.runner.can_force_stop()
+        self.stop_button.setEnabled(force or (running and not self.runner.stopping))
+        if self.stop_button.text() != (text := "Force stop" if force else "Stop"):
+            self.stop_button.setText(text)
+            self.stop_button.setShortcut(QKeySequence("Ctrl+."))  # setText clears it
+        self.stop_button.setToolTip(STOP_TIPS[force])
+        has_checkpoint = bool(self._best_checkpoint())
+        self.result_box.set_enabled(
+            running, has_checkpoint, has_checkpoint and self.result is not None and self.dataset is not None
+        )
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._shown:  # the Train tab opened: a click on Start may follow, so start a child now
+            self._shown = True
+            self.runner.spare.prepare()
 
     # --- running ----------------------------------------------------------------------------------
     def build_config(self, **overrides: object) -> TrainConfig:
@@ -240,11 +258,10 @@ class TrainingView(QWidget):
         self._run(config)
 
     def _run(self, config: TrainConfig) -> None:
-        if self._worker is not None:
-            self._worker.join()  # the last run has ended; make sure its thread has too
         self._config = config
         self._run_result = None
         self._run_error = None
+        self._ended_on_request = False
         self._skipped = 0
         self.checkpoints = {}
         self.results.clear()
@@ -253,28 +270,30 @@ class TrainingView(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         self.speed_label.setText("Preparing data and model…")
-        self._worker = Worker(train_in_background, config)
-        self._worker.event.connect(self._on_event)
-        self._worker.returned.connect(self._on_returned)
-        self._worker.errored.connect(self._on_errored)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.start()
+        worker = self.runner.start(config)
+        worker.event.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        worker.start()
         self._update_enabled()
         self.running_changed.emit(True)
         self.busy.emit("Training: starting…")
 
     def stop(self) -> None:
-        """Ask the engine to stop after the current batch."""
-        if self._worker is not None and self.is_running():
-            self._worker.stop()
+        """Ask the run to stop after the current batch; once stopping, kill its process (Force stop)."""
+        what = self.runner.stop()
+        if what == "stop":
             self.progress.setFormat(self.progress.format() + " — stopping…")
             self.busy.emit("Training: stopping after this batch…")
-            self._update_enabled()
+        elif what == "force":
+            self._log("Force stop: ending the training process; the checkpoints saved so far are kept.")
+            self.busy.emit("Training: ending the training process…")
+        self._update_enabled()
 
     def shutdown(self) -> None:
-        """Stop and join every thread (window closing)."""
-        if self._worker is not None:
-            self._worker.stop_and_join()
+        """Stop and join every thread, end every child process (window closing)."""
+        self.runner.shutdown()
         self.form.shutdown()
         self.results.shutdown()
 
@@ -287,6 +306,7 @@ class TrainingView(QWidget):
             self._on_epoch(e)
         elif isinstance(e, ev.RunStarted):
             self._on_started(e)
+            self.runner.run_started()
         elif isinstance(e, ev.CheckpointSaved):
             self.checkpoints[e.kind] = e.path
             if e.kind == "best":
@@ -329,7 +349,7 @@ class TrainingView(QWidget):
     def _on_step(self, e: ev.StepDone) -> None:
         self.plots.add_step(e.epoch - 1 + e.step / max(1, e.steps), e.loss)
         self.progress.setValue(int(1000 * self._fraction(e.epoch, e.step)))
-        stopping = " — stopping…" if self._worker is not None and self._worker.stopping else ""
+        stopping = " — stopping…" if self.runner.stopping else ""
         self.progress.setFormat(f"Epoch {e.epoch}/{e.epochs} · step {e.step}/{e.steps}{stopping}")
         self.speed_label.setText(
             f"loss {e.loss:.3f} · {e.img_per_s:.0f} images/s · elapsed {fmt_duration(e.elapsed_s)} · "
@@ -358,19 +378,19 @@ class TrainingView(QWidget):
     @Slot(object)
     def _on_errored(self, exc: BaseException) -> None:
         self._run_error = error_text(exc)
+        self._ended_on_request = isinstance(exc, RunCrashed) and exc.on_request
 
     @Slot()
     def _on_finished(self) -> None:
-        if self._worker is not None:
-            self._worker.join()  # returns at once: the run is over, its thread is exiting
+        self.runner.run_ended()  # joins the thread (at once: it is exiting), starts the next spare
         self.plots.stop_live()
         result, error = self._run_result, self._run_error
         if result is not None and error is None:
             self.result = result
             self._show_result(result)
         else:
-            self._show_error(f"Training failed: {error or 'no result'}")
-            self.progress.setFormat("Failed")
+            self.result = None  # an earlier run's result must not stand for this one
+            self._show_unfinished(error or "no result")
         if self._waiting_dataset is not None:  # opened during the run: the next run trains on it
             waiting, self._waiting_dataset = self._waiting_dataset, None
             self.set_dataset(waiting)
@@ -397,6 +417,23 @@ class TrainingView(QWidget):
             f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
         )
 
+    def _show_unfinished(self, error: str) -> None:
+        """A run that ended without a result: killed after Stop (shown as stopped) or failed (its process
+        died, or the engine refused it). The best checkpoint saved before that is offered."""
+        ckpt = self.checkpoints.get("best")
+        head, _, tail = error.partition("\n")  # a dead child's message ends with its last stderr lines
+        if self._ended_on_request:
+            self.progress.setFormat("Stopped")
+            self.speed_label.setText("Stopped: the training process was ended")
+            self._log(f"Stopped ({head}).")
+        else:
+            self._show_error(f"Training failed: {head}", tail)
+            self.progress.setFormat("Failed")
+            self.speed_label.setText("Training failed (see the message above and the log)")
+        if ckpt:
+            self.result_box.show_unfinished(self._ended_on_request, ckpt)
+            self.results.set_checkpoint(ckpt)
+
     def _show_evaluation(self, result: EvalResult) -> None:
         self.results.set_result(result)
         self.bottom_tabs.setCurrentWidget(self.results)
@@ -407,9 +444,10 @@ class TrainingView(QWidget):
             f"{fmt_pct(result.accuracy)}, {len(result.misclassified)} misclassified (Evaluation tab)."
         )
 
-    def _show_error(self, text: str) -> None:
-        self.message.show_message(text)
-        self._log(text)
+    def _show_error(self, text: str, details: str = "") -> None:
+        """In the message bar (`details` behind its Details… button) and the log."""
+        self.message.show_message(text, details=details)
+        self._log(text + (f"\n{details}" if details else ""))
         self.error.emit(text)
 
     def _use_in_classify(self) -> None:
