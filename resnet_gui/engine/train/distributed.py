@@ -209,6 +209,26 @@ def process_group(device_request: str) -> Iterator[DistContext]:
 # -- SyncBatchNorm ----------------------------------------------------------------------------------------
 
 
+class _SumAcrossRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward pass sums the gradients across ranks too."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class CpuSyncBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d with statistics over the global batch, on the CPU (torch's SyncBatchNorm is GPU-only).
 
@@ -221,11 +241,9 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
 
         if not (self.training and dist.is_available() and dist.is_initialized()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         c = x.shape[1]
         count = torch.tensor([x.numel() / c], dtype=x.dtype)
-        stats = all_reduce(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
+        stats = _SumAcrossRanks.apply(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
         n = stats[-1]
         mean = stats[:c] / n
         var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)
