@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from resnet_gui.engine.config import TrainConfig
-from resnet_gui.engine.data.cache import CachedImageDataset, plan_cache
+from resnet_gui.engine.data.cache import CachedImageDataset, cache_budget_bytes, plan_cache
 from resnet_gui.engine.data.dataset import (
     ImageDataset,
     collate_skipping,
@@ -60,7 +60,8 @@ def make_loaders(
     """Train and validation loaders for `index` as `config` and `plan` say; `generator` drives shuffling.
     With `dist.active`: this rank's share of each global batch, and its shard of the validation split."""
     workers = config.workers if config.workers is not None else plan.loader_workers
-    cache = plan_cache(index, img_size, enabled=config.cache_images)
+    budget = cache_budget_bytes() // dist.local_world if dist.active else None  # each rank caches its own
+    cache = plan_cache(index, img_size, enabled=config.cache_images, budget=budget)
     if cache is not None:
         workers = 0  # the cache lives in this process; augmenting cached pixels is cheap
     common: dict = {"num_workers": workers, "pin_memory": plan.pin_memory, "persistent_workers": workers > 0}
