@@ -234,3 +234,10 @@ def test_ctrl_c_stops_every_rank_of_train_nproc(small_dir, tmp_path):
     assert result["stopped"] and result["processes"] == 2 and result["epochs"] < 50
     load_checkpoint(result["last_checkpoint"])
     assert "Traceback" not in err
+
+
+def test_each_rank_runs_the_command_line_without_nproc():
+    from resnet_gui.cli import _strip_nproc
+
+    argv = ["train", "D", "--nproc", "2", "--json", "--nproc=auto", "--epochs", "1"]
+    assert _strip_nproc(argv) == ["train", "D", "--json", "--epochs", "1"]

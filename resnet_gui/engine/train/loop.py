@@ -123,7 +123,9 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
             f"(e.g. --epochs {done + 5})"
         )
     device = dist.device or resolve_device(cfg.device)
-    plan = device_plan(device, amp=cfg.amp, processes=dist.local_world)
+    # several ranks on this machine: each plans with its share of the cores (workers, threads)
+    shares = {"processes": dist.local_world} if dist.active else {}
+    plan = device_plan(device, amp=cfg.amp, **shares)
     gen = _seed_everything(cfg.seed)
     index = scan_dataset(cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
     if start and start.meta.classes != index.classes:
