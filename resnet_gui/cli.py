@@ -142,12 +142,50 @@ def _parse_pretrained(value: str) -> str:
     return value
 
 
+def _strip_nproc(argv: list[str]) -> list[str]:
+    """The command line without `--nproc N` / `--nproc=N` (what each rank runs)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _train_ranks(args, nproc: int) -> int:
+    """`train --nproc N`: N ranks of this same command through PyTorch's elastic launcher (DDP)."""
+    from resnet_gui.engine.train.launch import run_ranks
+
+    if not Path(args.data_dir).is_dir():  # checked once here, not N times in the ranks
+        raise CliError(f"{args.data_dir} is not a folder")
+    if args.batch_size < nproc:
+        raise CliError(f"--batch-size {args.batch_size} is the global batch: at least --nproc ({nproc})")
+    print(f"starting {nproc} training processes (DDP)", file=sys.stderr)
+    return run_ranks(nproc, "resnet_gui", _strip_nproc(args.argv), quiet=not getattr(args, "debug", False))
+
+
 def cmd_train(args) -> int:
-    from resnet_gui.engine.config import TrainConfig
-    from resnet_gui.engine.train.loop import train
+    from resnet_gui.engine.train.distributed import launched_rank
+    from resnet_gui.engine.train.launch import resolve_nproc
 
     if args.resume and not Path(args.resume).is_file():
         raise CliError(f"--resume: {args.resume} does not exist")
+    try:
+        nproc = resolve_nproc(args.nproc)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    rank, world = launched_rank()
+    if nproc > 1 and world == 1:
+        return _train_ranks(args, nproc)
+
+    from resnet_gui.engine.config import TrainConfig
+    from resnet_gui.engine.train.distributed import watch_parent
+    from resnet_gui.engine.train.loop import train
+
+    watch_parent()  # under a launcher: a killed launcher takes this rank with it
     config = TrainConfig(
         data_dir=args.data_dir,
         arch=args.arch,
@@ -165,6 +203,7 @@ def cmd_train(args) -> int:
         seed=args.seed,
         out_dir=args.out,
         resume=args.resume,
+        sync_bn=args.sync_bn,
     )
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
@@ -177,10 +216,16 @@ def cmd_train(args) -> int:
         stop.set()
 
     signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.getsignal(signal.SIGTERM)
+    if world > 1:  # the launcher forwards Ctrl+C as SIGINT, and stops ranks with SIGTERM
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        result = train(config, on_event=TrainProgress(), stop=stop)
+        result = train(config, on_event=TrainProgress() if rank == 0 else None, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    if rank > 0:  # rank 0 speaks for the run: its progress, its JSON, its exit status
+        return EXIT_OK
     if args.json:
         _emit_json(result.to_json())
     if result.skipped:  # like eval: the run is usable, but some inputs failed (each was reported above)
@@ -450,6 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)"
     )
+    sp.add_argument(
+        "--nproc",
+        default="1",
+        metavar="N|auto",
+        help="training processes on this machine (DDP; auto: one per CUDA device); default: 1",
+    )
+    sp.add_argument(
+        "--sync-bn", action="store_true", help="with several processes: BatchNorm over the global batch"
+    )
     sp.add_argument("--json", action="store_true")
 
     sp = add("predict", cmd_predict, "classify images (files or folders) with a checkpoint")
@@ -524,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # `train --nproc N` runs the same command line in each rank
     debug = getattr(args, "debug", False)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
@@ -533,14 +588,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from resnet_gui.engine.train.launch import record_exit
+
+    code = _run(args, debug)
+    record_exit(code)  # rank 0 under `train --nproc N`: for the command that launched it
+    return code
+
+
+def _run(args, debug: bool) -> int:
     from resnet_gui.engine.errors import EngineError
 
+    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
+    where = "" if rank == "0" else f" (rank {rank})"
     try:
         return args.func(args)
     except (CliError, EngineError) as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error{where}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -551,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an environment problem: still one line unless --debug
         if debug:
             raise
-        print(f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", file=sys.stderr)
+        print(
+            f"error{where}: {type(exc).__name__}: {exc} (run with --debug for a traceback)", file=sys.stderr
+        )
         return EXIT_USAGE
 
 

@@ -69,6 +69,7 @@ class TrainConfig:
     amp: bool = True
     cache_images: bool = True  # decode once into RAM when the data set fits (engine/data/cache.py)
     run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
+    sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch (SyncBatchNorm)
 
     def problems(self) -> list[str]:
         """What is wrong with this config, in words a user can act on (empty: nothing)."""
@@ -120,6 +121,7 @@ class TrainResult:
     skipped: list[dict] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
     evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
+    processes: int = 1  # training processes (DDP world size); train_img_per_s counts all of them
 
     def to_json(self) -> dict:
         return asdict(self)

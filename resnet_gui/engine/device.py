@@ -225,9 +225,13 @@ def plan_for(info: DeviceInfo, amp: bool = True) -> DevicePlan:
     )
 
 
-def device_plan(device: torch.device | str, amp: bool = True) -> DevicePlan:
-    """`plan_for(describe(device), amp)`."""
-    return plan_for(describe(device), amp=amp)
+def device_plan(device: torch.device | str, amp: bool = True, processes: int = 1) -> DevicePlan:
+    """`plan_for(describe(device), amp)`. `processes`: training processes sharing this machine (DDP ranks
+    on one node): each plans with its share of the cores (DataLoader workers, CPU threads)."""
+    info = describe(device)
+    if processes > 1:
+        info = replace(info, cpu_count=max(1, info.cpu_count // processes))
+    return plan_for(info, amp=amp)
 
 
 def inference_plan(device: torch.device | str, amp: bool = False) -> DevicePlan:

@@ -2,7 +2,12 @@
 
 Protocol, one JSON object per line (UTF-8), see docs in engine/train/runtime.py:
 
-- argv: `--niceness N` (default 5: lower priority than the window) `--log-level L` (logging level number).
+- argv: `--niceness N` (default 5: lower priority than the window) `--log-level L` (logging level number)
+  `--config FILE` (the start message's config as a JSON file, instead of stdin's first line: with several
+  processes every rank reads it; then every stdin line is a command).
+- Several processes (the elastic launcher runs N ranks of this module, `TrainingProcess(nproc=N)`): rank 0
+  speaks this protocol and reads the commands (a stop reaches the other ranks through the training loop's
+  collective stop); the other ranks never write to stdout nor read stdin, and log warnings only.
 - stdin: the first line is `{"config": TrainConfig.to_json()}`; later lines are commands, `{"cmd": "stop"}`.
   End of input (the parent closed the pipe or died) also means stop; before a config: exit quietly.
 - stdout: `{"ready": true}` once the engine is imported; `{"event": event_to_json(e)}` for every engine
@@ -122,12 +127,35 @@ def _options(argv: list[str]) -> tuple[int, int]:
     return opts["--niceness"], opts["--log-level"]
 
 
+def _config_file(argv: list[str]) -> str | None:
+    """`--config FILE`, if given."""
+    for flag, value in zip(argv[::2], argv[1::2], strict=False):
+        if flag == "--config":
+            return value
+    return None
+
+
+def _rank() -> int:
+    """This process's rank under the elastic launcher (0 outside one); read before torch is imported."""
+    try:
+        return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    except ValueError:
+        return 0
+
+
 def main(argv: list[str]) -> int:
     stop = threading.Event()
-    stream = _Stream(_claim_stdout(), stop)
+    rank = _rank()
+    out = _claim_stdout()
+    if rank > 0:  # rank 0 speaks for the run
+        out.close()
+        out = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the process
+    stream = _Stream(out, stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     niceness, log_level = _options(argv)
+    if rank > 0:
+        log_level = max(log_level, logging.WARNING)
     _lower_priority(niceness)
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -136,23 +164,30 @@ def main(argv: list[str]) -> int:
     from resnet_gui.engine.config import TrainConfig
     from resnet_gui.engine.errors import EngineError
     from resnet_gui.engine.events import event_to_json
+    from resnet_gui.engine.train.distributed import watch_parent
     from resnet_gui.engine.train.loop import train
 
+    watch_parent()  # under a launcher: a killed launcher takes this rank with it
     stream.send({"ready": True})
-    lines = _read_lines(0)
-    first = next(lines, None)
-    if first is None:  # a spare interpreter that was never used
+    config_file = _config_file(argv)
+    lines = _read_lines(0) if rank == 0 else iter(())
+    first = None if config_file else next(lines, None)
+    if first is None and not config_file:  # a spare interpreter that was never used
         return 0
     try:
+        if config_file:
+            with open(config_file, encoding="utf-8") as fh:
+                first = fh.read()
         config = TrainConfig(**dict(json.loads(first)["config"]))
-    except (ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         stream.send(
             {"error": {"type": type(exc).__name__, "message": f"bad start message: {exc!r}", "engine": False}}
         )
         return 2
     if config.mp_context == "forkserver":  # the app's choice for a process with Qt threads; none run here
         config = replace(config, mp_context=None)
-    threading.Thread(target=_follow_commands, args=(lines, stop), name="commands", daemon=True).start()
+    if rank == 0:
+        threading.Thread(target=_follow_commands, args=(lines, stop), name="commands", daemon=True).start()
 
     try:
         result = train(config, lambda e: stream.send({"event": event_to_json(e)}), stop)

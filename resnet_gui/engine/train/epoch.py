@@ -17,6 +17,7 @@ from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.device import DevicePlan
 from resnet_gui.engine.events import StepDone
 from resnet_gui.engine.model.build import set_train_mode
+from resnet_gui.engine.train.distributed import SINGLE, DistContext
 
 __all__ = ["STEP_EVENTS_PER_S", "StepEvents", "train_one_epoch", "training_criterion"]
 
@@ -43,11 +44,18 @@ def train_one_epoch(
     stop: threading.Event,
     on_step: Callable[[int, int, torch.Tensor, int], None],
     on_skipped: Callable[[list[tuple[str, str]]], None],
+    dist: DistContext = SINGLE,
 ) -> dict:
     """One pass over `loader`. Returns loss, accuracy, images seen, compute seconds and whether it was stopped.
 
     Sums stay on the device and `on_step` gets the loss as a tensor: reading a value (`.item()`) waits for
     the GPU, so that happens only when a (throttled) progress event is actually sent, and at the end.
+
+    Several processes (`dist.active`, `model` wrapped in DDP): before each step the ranks agree (one small
+    CPU collective) whether to stop and how many images the global batch holds; each rank's loss is
+    weighted by its share of them, so DDP's gradient average is the single-process gradient of the global
+    batch. A step where some rank has no readable image is skipped by all. The returned loss, accuracy
+    and count are summed over the ranks.
     """
     set_train_mode(model, freeze_backbone)
     total_loss = torch.zeros((), device=device)
@@ -59,6 +67,16 @@ def train_one_epoch(
     for step, (images, labels, skipped) in enumerate(loader, start=1):
         if skipped:
             on_skipped(skipped)
+        weight = 1.0
+        if dist.active:
+            stop_any, global_count, some_empty = dist.step_flags(stop.is_set(), len(labels))
+            if stop_any:
+                stopped = True
+                break
+            if some_empty:  # DDP needs every rank in every backward pass
+                scheduler.step()
+                continue
+            weight = len(labels) * dist.world / global_count
         if len(labels) > 0:
             images = plan.to_device(images, device)
             labels = labels.to(device, non_blocking=plan.non_blocking)
@@ -66,12 +84,13 @@ def train_one_epoch(
                 logits = model(images)
                 loss = criterion(logits, labels)
             optimizer.zero_grad(set_to_none=True)
+            objective = loss * weight if weight != 1.0 else loss
             if scaler is not None:
-                scaler.scale(loss).backward()
+                scaler.scale(objective).backward()
                 scaler.step(optimizer)
                 scaler.update()
             else:
-                loss.backward()
+                objective.backward()
                 optimizer.step()
             loss = loss.detach()
             total_loss += loss.float() * len(labels)
@@ -79,9 +98,13 @@ def train_one_epoch(
             seen += len(labels)
             on_step(step, steps, loss, seen)
         scheduler.step()
-        if stop.is_set():
+        if stop.is_set() and not dist.active:
             stopped = True
             break
+    if dist.active:
+        seen_t = torch.tensor(float(seen), device=total_loss.device)
+        total_loss, correct, seen_t = dist.all_sum(total_loss, correct, seen_t)
+        seen = int(seen_t.item())
     total_loss, correct = total_loss.item(), correct.item()  # waits for the device: before the clock stops
     return {
         "loss": total_loss / seen if seen else float("nan"),
@@ -95,8 +118,11 @@ def train_one_epoch(
 class StepEvents:
     """`on_step` for one epoch: a StepDone event at most STEP_EVENTS_PER_S times a second, and at the end."""
 
-    def __init__(self, emit, epoch, epochs, optimizer, run_t0, epoch_t0, epoch_times: list[float]):
+    def __init__(
+        self, emit, epoch, epochs, optimizer, run_t0, epoch_t0, epoch_times: list[float], world: int = 1
+    ):
         self.emit, self.epoch, self.epochs, self.optimizer = emit, epoch, epochs, optimizer
+        self.world = world  # processes: img/s is this rank's count times the world (ranks run in step)
         self.run_t0, self.epoch_t0, self.epoch_times = run_t0, epoch_t0, epoch_times
         self.last = 0.0
 
@@ -117,7 +143,7 @@ class StepEvents:
                 steps=steps,
                 loss=loss_value,
                 lr=self.optimizer.param_groups[-1]["lr"],
-                img_per_s=seen / elapsed if elapsed > 0 else 0.0,
+                img_per_s=seen * self.world / elapsed if elapsed > 0 else 0.0,
                 elapsed_s=now - self.run_t0,
                 eta_s=per_step * (steps - step) + epoch_est * (self.epochs - self.epoch),
             )

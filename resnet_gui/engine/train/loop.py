@@ -7,6 +7,11 @@ keeps `last` and `best`. What a resumed run continues from is read once, up fron
 loaders come from train/loaders.py, the optimizer and schedule from train/optim.py, every device setting
 from the device plan (engine/device.py). Progress goes out as events (engine/events.py); `stop` (a
 threading.Event) is checked after every batch.
+
+Under a launcher (several processes, DDP: engine/train/distributed.py) the same function runs on every
+rank: `batch_size` is the global batch, each rank trains on its share of it and validates its shard of
+the split, the figures are summed across ranks, and only rank 0 records events, run.json and checkpoints
+and runs the final evaluation (the others wait for it).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from resnet_gui.engine.events import (
 )
 from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.runs import RunRecorder
+from resnet_gui.engine.train.distributed import DistContext, convert_sync_batchnorm, process_group
 from resnet_gui.engine.train.epoch import StepEvents, train_one_epoch, training_criterion
 from resnet_gui.engine.train.loaders import make_loaders, val_batch_size
 from resnet_gui.engine.train.optim import build_optimizer, build_scheduler
@@ -50,27 +56,32 @@ __all__ = ["out_of_memory_message", "train", "train_one_epoch", "training_criter
 
 EventSink = Callable[[object], None]
 
-IS_MAIN_PROCESS = True  # only rank 0 writes checkpoints once distributed training lands
+
+def _discard(_event: object) -> None:
+    """The event sink of ranks > 0: rank 0 speaks for the run."""
 
 
 def train(
     config: TrainConfig, on_event: EventSink | None = None, stop: threading.Event | None = None
 ) -> TrainResult:
-    """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input."""
-    emit = RunRecorder(asdict(config), on_event)  # keeps <run folder>/run.json, passes events on
+    """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input.
+    Under a launcher (WORLD_SIZE > 1) this is one rank of a DDP run; `on_event` is only called on rank 0."""
     stop = stop or threading.Event()
-    try:
-        return _train(config, emit, stop)
-    except torch.OutOfMemoryError:
-        # Leave the except block first: its traceback holds the model, optimizer and batch alive.
-        msg = out_of_memory_message(config)
-    except Exception as exc:
-        msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+    with process_group(config.device) as dist:
+        # rank 0 keeps <run folder>/run.json and passes events on; the other ranks say nothing
+        emit = RunRecorder(asdict(config), on_event) if dist.is_main else _discard
+        try:
+            return _train(config, emit, stop, dist)
+        except torch.OutOfMemoryError:
+            # Leave the except block first: its traceback holds the model, optimizer and batch alive.
+            msg = out_of_memory_message(config)
+        except Exception as exc:
+            msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            emit(RunFailed(msg))
+            raise
+        release_device_memory()
         emit(RunFailed(msg))
-        raise
-    release_device_memory()
-    emit(RunFailed(msg))
-    raise DeviceOutOfMemory(msg)
+        raise DeviceOutOfMemory(msg)
 
 
 @dataclass
@@ -100,9 +111,9 @@ class _Progress:
         return sum(self.epoch_times) / len(self.epoch_times)
 
 
-def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> TrainResult:
+def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: DistContext) -> TrainResult:
     t_start = time.perf_counter()
-    _validate(config)
+    _validate(config, dist.world)
     start: ResumePoint | None = resume_point(config)
     cfg = start.config if start else config  # the config this run trains with, from here on
     done = start.start_epoch if start else 0
@@ -111,8 +122,10 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
             f"the checkpoint has already been trained for {done} epochs; ask for more than that "
             f"(e.g. --epochs {done + 5})"
         )
-    device = resolve_device(cfg.device)
-    plan = device_plan(device, amp=cfg.amp)
+    device = dist.device or resolve_device(cfg.device)
+    # several ranks on this machine: each plans with its share of the cores (workers, threads)
+    shares = {"processes": dist.local_world} if dist.active else {}
+    plan = device_plan(device, amp=cfg.amp, **shares)
     gen = _seed_everything(cfg.seed)
     index = scan_dataset(cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
     if start and start.meta.classes != index.classes:
@@ -124,7 +137,10 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
 
     with plan_settings(plan):  # cudnn.benchmark and the thread count are restored on the way out
         model = _build_model(cfg, len(index.classes), start, device, plan)
-        loaders = make_loaders(index, cfg, img_size, card.mean, card.std, plan, gen)
+        if dist.active and cfg.sync_bn:
+            model = convert_sync_batchnorm(model, device)
+        net = dist.wrap(model)  # what trains: DDP around `model` (the same parameters), or `model`
+        loaders = make_loaders(index, cfg, img_size, card.mean, card.std, plan, gen, dist)
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, len(loaders.train), cfg)
         scaler = torch.amp.GradScaler("cuda") if plan.grad_scaler else None
@@ -132,7 +148,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
             start.restore(optimizer, scheduler, scaler, gen)
         criterion = training_criterion(cfg)
         saver = CheckpointSaver(
-            run_folder(cfg, index.root),
+            dist.broadcast_object(run_folder(cfg, index.root)),  # rank 0's choice of folder
             card,
             model=model,
             optimizer=optimizer,
@@ -142,7 +158,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
             emit=emit,
             best_val_acc=start.best_val_acc if start else None,
             resumed=start is not None,
-            enabled=IS_MAIN_PROCESS,
+            enabled=dist.is_main,
         )
         saver.prepare()  # fails early when the folder cannot hold the checkpoints
         dev_name = device_name(device)
@@ -162,8 +178,9 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
             )
         )
         log.info(
-            "training %s on %s (%s), %d train / %d val images, %d px, %d workers",
+            "training %s on %s (%s), %d train / %d val images, %d px, %d workers, %d process(es)",
             *(cfg.arch, dev_name, device, len(index.train), len(index.val), img_size, loaders.workers),
+            dist.world,
         )
 
         progress = _Progress(emit, history=start.history if start else [], epoch=done)
@@ -171,7 +188,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
         for epoch in range(done + 1, cfg.epochs + 1):
             ep_t0 = time.perf_counter()
             stats = train_one_epoch(
-                model,
+                net,
                 loaders.train,
                 optimizer,
                 scheduler,
@@ -181,9 +198,13 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
                 freeze_backbone=cfg.freeze_backbone,
                 scaler=scaler,
                 stop=stop,
-                on_step=StepEvents(emit, epoch, cfg.epochs, optimizer, run_t0, ep_t0, progress.epoch_times),
+                on_step=StepEvents(
+                    emit, epoch, cfg.epochs, optimizer, run_t0, ep_t0, progress.epoch_times, dist.world
+                ),
                 on_skipped=progress.note_skipped,
+                dist=dist,
             )
+            _gather_skipped(progress, dist)
             progress.train_seen += stats["seen"]
             progress.train_seconds += stats["seconds"]
             if stats["stopped"]:
@@ -200,7 +221,8 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
                     f"(e.g. {example[0]}: {example[1]})"
                 )
             if loaders.val is not None:
-                val = evaluate(model, loaders.val, index.classes, device, plan)
+                dist.sync_buffers(model)  # every rank evaluates the model rank 0 saves
+                val = _global_pass(evaluate(model, loaders.val, index.classes, device, plan), dist)
                 progress.note_skipped(val.skipped)
                 progress.last_val = {"loss": val.loss, "acc": val.accuracy}
             progress.last_train = stats
@@ -219,14 +241,15 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
                 )
             )
             saver.save(epoch, progress.history, val=progress.last_val, train=stats, best=is_best)
-            if stop.is_set():
+            if dist.any(stop.is_set()):
                 progress.stopped = True
                 break
 
         # A stopped run skips the final evaluation: Stop means now, and the curves already show val figures.
         evaluation = None
-        if not progress.stopped and loaders.val is not None and saver.best_path.exists() and IS_MAIN_PROCESS:
+        if not progress.stopped and loaders.val is not None and dist.is_main and saver.best_path.exists():
             evaluation = _final_evaluation(model, saver, index, device, loaders.workers, emit, stop)
+        dist.barrier()  # the other ranks wait for rank 0's final evaluation and files
 
     result = TrainResult(
         checkpoint=str(saver.best_path) if saver.best_path.exists() else None,
@@ -247,6 +270,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event) -> Train
         skipped=[{"path": p, "reason": r} for p, r in progress.skipped.items()],
         history=progress.history,
         evaluation=evaluation,
+        processes=dist.world,
     )
     emit(RunFinished(result))
     return result
@@ -331,10 +355,40 @@ def _final_evaluation(
     return result.summary()
 
 
-def _validate(config: TrainConfig) -> None:
+def _validate(config: TrainConfig, world: int) -> None:
     problems = config.problems()
     if problems:
         raise EngineError(problems[0])
+    if config.batch_size < world:
+        raise EngineError(
+            f"batch size {config.batch_size} is the global batch, split over {world} processes: "
+            f"it must be at least {world} (e.g. --batch-size {32 * world})"
+        )
+
+
+def _gather_skipped(progress: _Progress, dist: DistContext) -> None:
+    """Rank 0 reports the images every rank could not read (each rank reads its own share)."""
+    if dist.active:
+        for items in dist.gather_objects(list(progress.skipped.items())):
+            progress.note_skipped(items)
+
+
+def _global_pass(val, dist: DistContext):
+    """A validation pass over this rank's shard -> the figures of the whole split (summed across ranks).
+    The per-image records stay this rank's; skipped images are gathered."""
+    if not dist.active:
+        return val
+    loss_sum = torch.tensor((val.loss or 0.0) * val.seen, dtype=torch.float64)
+    seen = torch.tensor(float(val.seen), dtype=torch.float64)
+    loss_sum, seen, confusion = (
+        t.cpu() for t in dist.all_sum(*(t.to(dist.device) for t in (loss_sum, seen, val.confusion)))
+    )
+    n = int(seen.item())
+    val.seen, val.confusion = n, confusion
+    val.loss = loss_sum.item() / n if n else None
+    val.accuracy = confusion.diag().sum().item() / n if n else None
+    val.skipped = [item for part in dist.gather_objects(val.skipped) for item in part]
+    return val
 
 
 def _seed_everything(seed: int) -> torch.Generator:

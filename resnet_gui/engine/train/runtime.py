@@ -18,6 +18,11 @@ stderr carries the child's logging, re-logged here under the same logger names, 
 into the message when it dies.
 
 Events reach `on_event` in order, on the thread that calls `run()`, `wait()` or `poll_events()`.
+
+`nproc > 1` (several GPUs): the child is PyTorch's elastic launcher running N ranks of the child module
+(DDP, engine/train/distributed.py); the config goes in as a file (every rank reads it; they all share the
+launcher's stdin), rank 0 speaks the protocol and reads the stop command, and `kill()` also reaches the
+ranks (each runs in a session of its own). `launch()` then waits for `start()`: the config is needed first.
 """
 
 from __future__ import annotations
@@ -76,8 +81,11 @@ class TrainingProcess:
         grace_s: float = STOP_GRACE_S,
         niceness: int = 5,
         python: str = sys.executable,
+        nproc: int = 1,
     ):
         self.config = config
+        self.nproc = nproc  # training processes (DDP ranks); > 1 runs them through the elastic launcher
+        self._config_path: str | None = None
         self.on_event = on_event or (lambda _e: None)
         self.grace_s = grace_s
         self.niceness = niceness
@@ -113,8 +121,8 @@ class TrainingProcess:
     def launch(self) -> None:
         """Start the interpreter now; it imports torch (seconds) and waits for its config. Call this early
         (e.g. when the Train view opens) and `start()` later: the run then begins without that wait."""
-        if self._proc is not None:
-            return
+        if self._proc is not None or (self.nproc > 1 and self.config is None):
+            return  # several processes read their config from a file: launched by start()
         env = dict(os.environ)
         root = str(Path(resnet_gui.__file__).resolve().parents[1])  # importable from any working folder
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -130,9 +138,12 @@ class TrainingProcess:
             "--log-level",
             str(level),
         ]
+        command = [self.python, *argv]
+        if self.nproc > 1:
+            command = self._launcher_command(argv[2:], env)
         try:
             self._proc = subprocess.Popen(
-                [self.python, *argv],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -154,7 +165,22 @@ class TrainingProcess:
             raise ValueError("TrainingProcess.start() needs a config")
         self._started = True
         self.launch()
-        self._send({"config": self.config.to_json()})
+        if self.nproc == 1:
+            self._send({"config": self.config.to_json()})
+
+    def _launcher_command(self, child_args: list[str], env: dict) -> list[str]:
+        """The elastic launcher running `nproc` ranks of the child, the config in a file."""
+        import tempfile
+
+        from resnet_gui.engine.train.launch import launcher_command
+
+        assert self.config is not None
+        fd, self._config_path = tempfile.mkstemp(prefix="resnet-gui-config-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"config": self.config.to_json()}, fh)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.nproc)))
+        args = ["--config", self._config_path, *child_args]
+        return launcher_command(self.nproc, "resnet_gui.engine.train.child", args, self.python)
 
     def stop(self) -> None:
         """Ask the child to stop (it ends within one batch and saves `last`); a second call kills it, and so
@@ -185,7 +211,11 @@ class TrainingProcess:
             if self._kill_reason is None and proc.poll() is None:
                 self._kill_reason = reason
         with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-            if _POSIX:
+            if _POSIX and self.nproc > 1:
+                from resnet_gui.engine.train.launch import kill_tree
+
+                kill_tree(proc.pid)  # the launcher, and each rank's own session
+            elif _POSIX:
                 os.killpg(proc.pid, signal.SIGKILL)  # its own session: the workers go too
             else:
                 proc.kill()
@@ -354,6 +384,9 @@ class TrainingProcess:
             with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
+        if self._config_path:
+            with contextlib.suppress(OSError):
+                os.unlink(self._config_path)
         self._done = True
 
     def _deliver(self, event: object) -> None:
