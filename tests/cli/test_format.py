@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from resnet_gui.cli import _fmt_s, _pct
+from resnet_gui.cli.common import _fmt_s, _pct
 from resnet_gui.format import fmt_count, fmt_duration, fmt_ms, fmt_pct, human_number
 
 

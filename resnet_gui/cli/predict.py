@@ -1,0 +1,143 @@
+"""`resnet-gui predict`: a few images (printed or --json), or any number streamed into a --csv."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_STOPPED, CliError, _emit_json, _fmt_s
+from resnet_gui.format import fmt_pct
+
+
+def _load_predictor(checkpoint: str, device: str, classes: str | None):
+    from resnet_gui.engine.infer.predict import Predictor
+
+    if not Path(checkpoint).is_file():
+        raise CliError(f"checkpoint {checkpoint} does not exist")
+    return Predictor(checkpoint, device=device, classes_file=classes)
+
+
+def cmd_predict(args) -> int:
+    from resnet_gui.engine.infer.predict import expand_inputs, write_predictions_csv
+
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    if args.csv and not args.json and not args.cam:
+        return _predict_to_csv(args)
+    if args.csv:  # fail before the work, not after it (the CSV was written last)
+        _check_output_file(Path(args.csv))
+    predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+    paths = expand_inputs(args.paths)
+    if not paths:
+        raise CliError("no images found in the given paths")
+    results = []
+    cams: dict[str, str] = {}  # input path -> overlay written (--cam)
+    cam_dir = Path(args.cam) if args.cam else None
+    if cam_dir is not None:
+        cam_dir.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        pred = predictor.predict_one(path, topk=args.topk)
+        results.append(pred)
+        if cam_dir is not None and pred.error is None:
+            cams[str(path)] = _write_cam(predictor, path, cam_dir, set(cams.values()))
+        if not args.json:
+            if pred.error:
+                print(f"{path}: error: {pred.error}")
+            else:
+                tops = ", ".join(f"{c} {fmt_pct(p)}" for c, p in pred.topk)
+                t = pred.timing_ms
+                print(
+                    f"{path}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
+                    f"preprocess {t['preprocess']:.1f}, forward {t['forward']:.1f}]"
+                )
+    if args.csv:
+        write_predictions_csv(results, args.csv)
+    if cams:
+        print(f"wrote {len(cams)} Grad-CAM overlay(s) to {cam_dir}", file=sys.stderr)
+    if args.json:
+        _emit_json(
+            {
+                "checkpoint": args.checkpoint,
+                "device": str(predictor.device),
+                "device_name": predictor.device_name,
+                "results": [
+                    {**p.to_json(), **({"cam": cams[p.path]} if p.path in cams else {})} for p in results
+                ],
+            }
+        )
+    failed = sum(1 for p in results if p.error)
+    if failed:
+        print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _check_output_file(path: Path) -> None:
+    if path.is_dir():
+        raise CliError(f"--csv {path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise CliError(f"--csv {path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"--csv {path}: not writable")
+
+
+def _predict_to_csv(args) -> int:
+    """`predict PATH... --csv FILE`: streamed in batches, resumable, progress on stderr (any folder size)."""
+    from resnet_gui.engine.infer.batch import predict_folder_to_csv
+
+    _check_output_file(Path(args.csv))
+    predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+    stop = threading.Event()
+    tty = sys.stderr.isatty()
+
+    def progress(p) -> None:
+        line = f"{p.done}/{p.total} images  {p.img_per_s:.1f} img/s  ETA {_fmt_s(p.eta_s)}" + (
+            f"  {p.errors} errors" if p.errors else ""
+        )
+        sys.stderr.write(("\r\033[K" + line) if tty else line + "\n")
+        sys.stderr.flush()
+
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl+C: finish the batch, keep the CSV
+    try:
+        summary = predict_folder_to_csv(
+            predictor,
+            args.paths,
+            args.csv,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            topk=args.topk,
+            on_progress=progress,
+            stop=stop,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if tty:
+            sys.stderr.write("\n")
+    if summary.total == 0:
+        raise CliError("no images found in the given paths")
+    resumed = f", {summary.already_done} already there" if summary.already_done else ""
+    print(
+        f"wrote {summary.written} rows to {args.csv} ({summary.img_per_s:.1f} img/s{resumed}"
+        f"{', stopped: run again to continue' if summary.stopped else ''})",
+        file=sys.stderr,
+    )
+    if summary.errors:
+        print(f"{summary.errors} of {summary.written} inputs failed", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_STOPPED if summary.stopped else EXIT_OK
+
+
+def _write_cam(predictor, path: Path, out_dir: Path, taken: set[str]) -> str:
+    """Grad-CAM overlay of `path` as OUT_DIR/<stem>_cam.png (<stem>-2_cam.png, ... when names repeat)."""
+    from resnet_gui.engine.infer.gradcam import explain
+
+    stem, n = Path(path).stem, 1
+    out = out_dir / f"{stem}_cam.png"
+    while str(out) in taken:
+        n += 1
+        out = out_dir / f"{stem}-{n}_cam.png"
+    explain(predictor, path).overlay.save(out)
+    return str(out)

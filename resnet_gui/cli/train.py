@@ -1,0 +1,126 @@
+"""`resnet-gui train` (one process, or N ranks through the elastic launcher) and `demo-data`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, CliError, TrainProgress, _emit_json
+
+
+def cmd_demo_data(args) -> int:
+    from resnet_gui.engine.data.demo import make_demo_dataset
+
+    t0 = time.perf_counter()
+    out = make_demo_dataset(
+        args.out_dir, per_class=args.per_class, size=args.size, seed=args.seed, with_val=args.with_val
+    )
+    print(f"wrote demo dataset to {out} in {time.perf_counter() - t0:.2f}s", file=sys.stderr)
+    if args.json:
+        from resnet_gui.engine.data.scan import scan_dataset
+
+        _emit_json(scan_dataset(out).to_json())
+    return EXIT_OK
+
+
+def _parse_pretrained(value: str) -> str:
+    if value in ("none", "imagenet"):
+        return value
+    if not Path(value).is_file():
+        raise CliError(f"--pretrained: {value} is not 'none', 'imagenet' or an existing weights file")
+    return value
+
+
+def _strip_nproc(argv: list[str]) -> list[str]:
+    """The command line without `--nproc N` / `--nproc=N` (what each rank runs)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _train_ranks(args, nproc: int) -> int:
+    """`train --nproc N`: N ranks of this same command through PyTorch's elastic launcher (DDP)."""
+    from resnet_gui.engine.train.launch import run_ranks
+
+    if not Path(args.data_dir).is_dir():  # checked once here, not N times in the ranks
+        raise CliError(f"{args.data_dir} is not a folder")
+    if args.batch_size < nproc:
+        raise CliError(f"--batch-size {args.batch_size} is the global batch: at least --nproc ({nproc})")
+    print(f"starting {nproc} training processes (DDP)", file=sys.stderr)
+    return run_ranks(nproc, "resnet_gui", _strip_nproc(args.argv), quiet=not getattr(args, "debug", False))
+
+
+def cmd_train(args) -> int:
+    from resnet_gui.engine.train.distributed import launched_rank
+    from resnet_gui.engine.train.launch import resolve_nproc
+
+    if args.resume and not Path(args.resume).is_file():
+        raise CliError(f"--resume: {args.resume} does not exist")
+    try:
+        nproc = resolve_nproc(args.nproc)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    rank, world = launched_rank()
+    if nproc > 1 and world == 1:
+        return _train_ranks(args, nproc)
+
+    from resnet_gui.engine.config import TrainConfig
+    from resnet_gui.engine.train.distributed import watch_parent
+    from resnet_gui.engine.train.loop import train
+
+    watch_parent()  # under a launcher: a killed launcher takes this rank with it
+    config = TrainConfig(
+        data_dir=args.data_dir,
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        img_size=args.img_size,
+        val_split=args.val_split,
+        pretrained=_parse_pretrained(args.pretrained),
+        freeze_backbone=args.freeze_backbone,
+        augment=args.augment,
+        balance=args.balance,
+        device=args.device,
+        workers=args.workers,
+        seed=args.seed,
+        out_dir=args.out,
+        resume=args.resume,
+        sync_bn=args.sync_bn,
+    )
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # first Ctrl+C: stop cleanly after this batch; second: abort
+        if stop.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.getsignal(signal.SIGTERM)
+    if world > 1:  # the launcher forwards Ctrl+C as SIGINT, and stops ranks with SIGTERM
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        result = train(config, on_event=TrainProgress() if rank == 0 else None, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    if rank > 0:  # rank 0 speaks for the run: its progress, its JSON, its exit status
+        return EXIT_OK
+    if args.json:
+        _emit_json(result.to_json())
+    if result.skipped:  # like eval: the run is usable, but some inputs failed (each was reported above)
+        print(f"{len(result.skipped)} file(s) could not be read and were skipped", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
