@@ -237,7 +237,7 @@ def test_ctrl_c_stops_every_rank_of_train_nproc(small_dir, tmp_path):
 
 
 def test_each_rank_runs_the_command_line_without_nproc():
-    from resnet_gui.cli import _strip_nproc
+    from resnet_gui.cli.train import _strip_nproc
 
     argv = ["train", "D", "--nproc", "2", "--json", "--nproc=auto", "--epochs", "1"]
     assert _strip_nproc(argv) == ["train", "D", "--json", "--epochs", "1"]
