@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from resnet_gui.engine.train.runtime import TrainingProcess
 
 OnEvent = Callable[[object], None]
-PASTED = "Pasted image"  # the name of a classified clipboard image
+PASTED = "Pasted image"
+GPU_COUNT_KEY = "cuda_count"  # probe_devices(): how many CUDA devices ("Use all N GPUs" when 2 or more)  # the name of a classified clipboard image
 
 
 # --- images --------------------------------------------------------------------------------------------
@@ -142,7 +143,8 @@ def scan_for_view(path: str | None, val_split: float = DEFAULTS.val_split) -> Sc
 
 # --- the window ----------------------------------------------------------------------------------------
 def probe_devices() -> dict[str, str | None]:
-    """Readable names of the devices torch can use here ("auto" included); None where there is none.
+    """Readable names of the devices torch can use here ("auto" included); None where there is none;
+    and under GPU_COUNT_KEY how many CUDA devices there are (a string: the dict holds text).
 
     Also where torch and the engine get imported while the window shows.
     """
@@ -155,6 +157,9 @@ def probe_devices() -> dict[str, str | None]:
             names[key] = dev.device_name(dev.resolve_device(key))
         except EngineError:
             names[key] = None
+    from resnet_gui.engine.train.launch import cuda_device_count
+
+    names[GPU_COUNT_KEY] = str(cuda_device_count())
     import resnet_gui.engine.infer.predict  # noqa: F401  (warm the imports the first click needs)
     import resnet_gui.engine.train.loop  # noqa: F401
 
@@ -189,10 +194,14 @@ def train_in_background(
     on_event: OnEvent,
     stop: threading.Event,
     process: TrainingProcess | None = None,
+    nproc: int = 1,
 ) -> TrainResult:
     """Train `config`, with train()'s shape: events arrive here in order, `stop` ends the run within one
     batch. In `process` (a TrainingProcess, perhaps launched ahead: ui/train/spare.py) or a fresh child;
     with `RUN_IN_CHILD` off, in this process at a lower CPU priority than the window (Linux).
+
+    `nproc` > 1: N ranks (one per GPU) through PyTorch's elastic launcher, rank 0's events arrive here
+    (a spare `process` is not used: the ranks are launched with their config).
 
     A child that died raises RunCrashed (`on_request` when it was killed after Stop) after a RunFailed
     event carrying its exit and last stderr lines; the checkpoints it saved stay on disk."""
@@ -201,10 +210,13 @@ def train_in_background(
 
         lower_thread_priority()
         return train(config, on_event, stop)
+    if process is not None and process.nproc != nproc:  # a one-process spare cannot run N ranks
+        process.kill(reason="not needed: this run uses several processes")
+        process = None
     if process is None:
         from resnet_gui.engine.train.runtime import TrainingProcess
 
-        process = TrainingProcess()
+        process = TrainingProcess(nproc=nproc)
     process.config, process.on_event = config, on_event
     return process.run(stop)
 

@@ -225,3 +225,26 @@ def test_bad_learning_rate_is_reported_not_started(qtbot, window, view):
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert not view.is_running()
     assert "Learning rate" in view.message.text()
+
+
+def test_use_all_gpus_is_offered_only_with_two_or_more(qtbot, tmp_path):
+    """The probe's CUDA count decides: none or one GPU, no option and one process; four, 'Use all 4 GPUs'
+    and four processes unless the run is on the CPU or the box is cleared."""
+    from resnet_gui.ui.jobs import GPU_COUNT_KEY
+    from resnet_gui.ui.state import AppState
+    from resnet_gui.ui.train.form import TrainForm
+
+    form = TrainForm(AppState())
+    qtbot.addWidget(form)
+    form.set_devices({"auto": "CPU", "cpu": "CPU", "cuda": None, "mps": None, GPU_COUNT_KEY: "1"})
+    assert form.all_gpus.isHidden() and form.processes() == 1
+    names = {"auto": "NVIDIA H200", "cpu": "CPU", "cuda": "NVIDIA H200", "mps": None, GPU_COUNT_KEY: "4"}
+    form.set_devices(names)
+    form.all_gpus.setChecked(True)
+    assert not form.all_gpus.isHidden() and form.all_gpus.text() == "Use all 4 GPUs"
+    assert form.processes() == 4
+    form.device.setCurrentIndex(form.device.findData("cpu"))
+    assert form.processes() == 1
+    form.device.setCurrentIndex(form.device.findData("cuda"))
+    form.all_gpus.setChecked(False)
+    assert form.processes() == 1

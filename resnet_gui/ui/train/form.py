@@ -42,7 +42,7 @@ from resnet_gui.engine.config import (
 )
 from resnet_gui.format import fmt_count
 from resnet_gui.ui.common import CHECKPOINT_FILTER, settings
-from resnet_gui.ui.jobs import model_facts
+from resnet_gui.ui.jobs import GPU_COUNT_KEY, model_facts
 from resnet_gui.ui.workers import LatestJob
 
 if TYPE_CHECKING:
@@ -122,6 +122,13 @@ class TrainForm(QWidget):
         for name in DEVICES:
             self.device.addItem(name, name)
         self.device.setToolTip("Where to train. Auto uses a GPU when there is one.")
+        self.all_gpus = QCheckBox("Use all GPUs")
+        self.all_gpus.setToolTip(
+            "Train on every GPU of this machine at once (one process per GPU, PyTorch DDP). "
+            "The batch size is the total over all GPUs."
+        )
+        self.all_gpus.hide()  # shown when the device probe finds two or more CUDA devices
+        self._gpu_count = 0
 
         for combo in (self.arch, self.pretrained, self.augment, self.device):
             # long item texts (params, file names, GPU names) must not widen the panel
@@ -144,6 +151,7 @@ class TrainForm(QWidget):
         tf.addRow("Validation split", self.val_split)
         tf.addRow("Augmentation", self.augment)
         tf.addRow("Device", self.device)
+        tf.addRow("", self.all_gpus)
         for form in (mf, tf):
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         layout = QVBoxLayout(self)
@@ -177,6 +185,7 @@ class TrainForm(QWidget):
         self.val_split.setValue(int(s.value("val_split", round(DEFAULTS.val_split * 100))))
         self.augment.setCurrentText(str(s.value("augment", DEFAULTS.augment)))
         self.device.setCurrentIndex(max(0, self.device.findData(str(s.value("device", DEFAULTS.device)))))
+        self.all_gpus.setChecked(str(s.value("all_gpus", "true")).lower() == "true")
         s.endGroup()
 
     def save_settings(self) -> None:
@@ -193,6 +202,7 @@ class TrainForm(QWidget):
         s.setValue("val_split", self.val_split.value())
         s.setValue("augment", self.augment.currentText())
         s.setValue("device", self.device.currentData())
+        s.setValue("all_gpus", self.all_gpus.isChecked())
         s.endGroup()
 
     # --- what the form describes --------------------------------------------------------------------
@@ -237,8 +247,18 @@ class TrainForm(QWidget):
             else VAL_SPLIT_TIP
         )
 
+    def processes(self) -> int:
+        """Training processes the form asks for: one per GPU with "Use all GPUs", else 1."""
+        on_gpu = self.device.currentData() in ("auto", "cuda")
+        use_all = not self.all_gpus.isHidden() and self.all_gpus.isChecked() and on_gpu
+        return self._gpu_count if use_all else 1
+
     def set_devices(self, names: dict[str, str | None]) -> None:
         """Device probe results (torch has loaded): name the devices, then measure the architectures."""
+        self._gpu_count = int(names.get(GPU_COUNT_KEY) or 0)
+        if self._gpu_count > 1:
+            self.all_gpus.setText(f"Use all {self._gpu_count} GPUs")
+            self.all_gpus.show()
         model = self.device.model()
         for i in range(self.device.count()):
             key = self.device.itemData(i)

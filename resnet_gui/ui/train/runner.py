@@ -49,13 +49,18 @@ class TrainRunner:
     def can_force_stop(self) -> bool:
         return self.is_running() and self.stopping and self.process is not None and not self.force_stopped
 
-    def start(self, config: TrainConfig) -> Worker:
-        """The Worker of a run of `config` in the spare child; not started yet (connect its signals first)."""
+    def start(self, config: TrainConfig, nproc: int = 1) -> Worker:
+        """The Worker of a run of `config` in the spare child (`nproc` > 1: N fresh ranks, one per GPU);
+        not started yet (connect its signals first)."""
         if self.worker is not None:
             self.worker.join()  # the last run has ended; make sure its thread has too
-        self.process = self.spare.take()  # None: in this process (jobs.RUN_IN_CHILD off)
+        self.process = self.spare.take() if nproc == 1 else None  # None: a fresh child, or in this process
         self.force_stopped = False
-        self.worker = Worker(jobs.train_in_background, config, process=self.process)
+        if nproc > 1:
+            from resnet_gui.engine.train.runtime import TrainingProcess
+
+            self.process = TrainingProcess(nproc=nproc)
+        self.worker = Worker(jobs.train_in_background, config, process=self.process, nproc=nproc)
         return self.worker
 
     def stop(self) -> str | None:

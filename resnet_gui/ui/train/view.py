@@ -270,7 +270,7 @@ class TrainingView(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         self.speed_label.setText("Preparing data and model…")
-        worker = self.runner.start(config)
+        worker = self.runner.start(config, nproc=self.form.processes())
         worker.event.connect(self._on_event)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
