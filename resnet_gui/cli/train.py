@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, CliError, TrainProgress, _emit_json
+
+if TYPE_CHECKING:
+    from resnet_gui.engine.config import TrainConfig
 
 
 def cmd_demo_data(args) -> int:
@@ -59,6 +64,24 @@ def _train_ranks(args, nproc: int) -> int:
     return run_ranks(nproc, "resnet_gui", _strip_nproc(args.argv), quiet=not getattr(args, "debug", False))
 
 
+#: TrainConfig fields whose option is named differently (`--out DIR` sets `out_dir`)
+_OPTION_OF = {"out_dir": "out"}
+
+
+def config_from_args(args) -> TrainConfig:
+    """The TrainConfig the `train` options describe: each field from the option of the same name (the
+    parser's defaults are TrainConfig's, engine/config.py); fields without an option keep their default."""
+    from resnet_gui.engine.config import TrainConfig
+
+    values = {}
+    for f in dataclasses.fields(TrainConfig):
+        option = _OPTION_OF.get(f.name, f.name)
+        if hasattr(args, option):
+            values[f.name] = getattr(args, option)
+    values["pretrained"] = _parse_pretrained(values["pretrained"])
+    return TrainConfig(**values)
+
+
 def cmd_train(args) -> int:
     from resnet_gui.engine.train.distributed import launched_rank
     from resnet_gui.engine.train.launch import resolve_nproc
@@ -73,30 +96,11 @@ def cmd_train(args) -> int:
     if nproc > 1 and world == 1:
         return _train_ranks(args, nproc)
 
-    from resnet_gui.engine.config import TrainConfig
     from resnet_gui.engine.train.distributed import watch_parent
     from resnet_gui.engine.train.loop import train
 
     watch_parent()  # under a launcher: a killed launcher takes this rank with it
-    config = TrainConfig(
-        data_dir=args.data_dir,
-        arch=args.arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        img_size=args.img_size,
-        val_split=args.val_split,
-        pretrained=_parse_pretrained(args.pretrained),
-        freeze_backbone=args.freeze_backbone,
-        augment=args.augment,
-        balance=args.balance,
-        device=args.device,
-        workers=args.workers,
-        seed=args.seed,
-        out_dir=args.out,
-        resume=args.resume,
-        sync_bn=args.sync_bn,
-    )
+    config = config_from_args(args)
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
 

@@ -13,13 +13,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.data.dataset import ImageDataset, collate_skipping_with_indices
 from resnet_gui.engine.data.scan import Sample, scan_dataset
 from resnet_gui.engine.data.transforms import build_eval_transform
@@ -226,14 +226,20 @@ def eval_loader(
     )
 
 
+class ModelSpec(Protocol):
+    """What evaluating a model needs to know about it: a CheckpointMeta, or a run's ModelCard."""
+
+    classes: Sequence[str]
+    img_size: int
+    mean: Sequence[float]
+    std: Sequence[float]
+
+
 def evaluate_model(
     model: nn.Module,
     samples: Sequence[Sample],
-    classes: list[str],
+    spec: ModelSpec,
     *,
-    img_size: int,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
     device: str | torch.device = "cpu",
     batch_size: int = 64,
     workers: int = 0,
@@ -244,7 +250,8 @@ def evaluate_model(
     data_dir: str = "",
     split: str = "val",
 ) -> EvalResult | None:
-    """Evaluate `model` (already on `device`) on `samples` (labels index `classes`): `evaluate` over an
+    """Evaluate `model` (already on `device`) on `samples` (labels index `spec.classes`; the eval transform
+    from `spec.img_size/mean/std`): `evaluate` over an
     eval-transform loader, as a full `EvalResult`. `amp`: autocast as the device plan says (training's
     final evaluation matches its own precision); off for `resnet-gui eval`.
 
@@ -252,8 +259,16 @@ def evaluate_model(
     """
     dev = torch.device(device)
     plan = device_plan(dev, amp=amp)
+    classes = list(spec.classes)
     loader = eval_loader(
-        samples, img_size, mean, std, plan, batch_size=batch_size, workers=workers, mp_context=mp_context
+        samples,
+        spec.img_size,
+        spec.mean,
+        spec.std,
+        plan,
+        batch_size=batch_size,
+        workers=workers,
+        mp_context=mp_context,
     )
     done = evaluate(model, loader, classes, dev, plan, stop=stop)
     if done is None:
@@ -310,10 +325,7 @@ def evaluate_checkpoint(
     result = evaluate_model(
         model,
         samples,
-        list(meta.classes),
-        img_size=meta.img_size,
-        mean=meta.mean,
-        std=meta.std,
+        meta,
         device=dev,
         batch_size=batch_size,
         workers=workers if workers is not None else device_plan(dev, amp=False).eval_workers,
@@ -358,10 +370,7 @@ def evaluate_run_split(
     return evaluate_model(
         model,
         index.val,
-        list(meta.classes),
-        img_size=meta.img_size,
-        mean=meta.mean,
-        std=meta.std,
+        meta,
         device=dev,
         batch_size=batch_size,
         workers=workers,

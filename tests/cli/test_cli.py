@@ -185,3 +185,28 @@ def test_predict_csv_into_a_missing_folder_fails_before_the_work(capsys, checkpo
             capsys, "predict", checkpoint, demo_dir / "star", "--csv", tmp_path / "nope" / "p.csv", *extra
         )
         assert code == 2 and out == "" and "does not exist" in err
+
+
+def test_every_train_option_reaches_the_config():
+    """The walk from an option to the engine: `--lr` is TrainConfig.lr, `--out` its out_dir, and an option
+    left out keeps the engine's default (the parser's defaults are TrainConfig's)."""
+    from resnet_gui.cli.parser import build_parser
+    from resnet_gui.cli.train import config_from_args
+    from resnet_gui.engine.config import DEFAULTS
+
+    argv = ["train", "d", "--arch", "resnet34", "--epochs", "3", "--batch-size", "8", "--lr", "0.01"]
+    argv += ["--img-size", "48", "--val-split", "0.3", "--freeze-backbone", "--augment", "strong"]
+    argv += ["--balance", "--device", "cpu", "--workers", "1", "--seed", "7", "--out", "o", "--sync-bn"]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert (cfg.data_dir, cfg.arch, cfg.epochs, cfg.batch_size, cfg.lr) == ("d", "resnet34", 3, 8, 0.01)
+    assert (cfg.img_size, cfg.val_split, cfg.freeze_backbone, cfg.augment) == (48, 0.3, True, "strong")
+    assert (cfg.balance, cfg.device, cfg.workers, cfg.seed, cfg.out_dir, cfg.sync_bn) == (
+        True,
+        "cpu",
+        1,
+        7,
+        "o",
+        True,
+    )
+    plain = config_from_args(build_parser().parse_args(["train", "d"]))
+    assert plain == DEFAULTS.__class__(data_dir="d")

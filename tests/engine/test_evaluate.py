@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -57,10 +58,12 @@ def crafted(tmp_path):
     return samples
 
 
+#: the colour model's classes and preprocessing (8 px, no normalisation)
+SPEC = SimpleNamespace(classes=CLASSES, img_size=8, mean=(0, 0, 0), std=(1, 1, 1))
+
+
 def _evaluate(samples, **kw):
-    return evaluate_model(
-        ColourModel(), samples, CLASSES, img_size=8, mean=(0, 0, 0), std=(1, 1, 1), batch_size=4, **kw
-    )
+    return evaluate_model(ColourModel(), samples, SPEC, batch_size=4, **kw)
 
 
 def test_crafted_case_matches_hand_computed_figures(crafted):

@@ -15,13 +15,13 @@ from resnet_gui.engine.evaluate import evaluate_model
 from resnet_gui.engine.runs import RUN_FILE, RunRecorder
 from resnet_gui.ui.main_window import CLASSIFY_TAB, TRAIN_TAB
 from resnet_gui.ui.train.eval_results import EvalResultsPanel
-from tests.engine.test_evaluate import CLASSES, ColourModel, crafted  # noqa: F401  (crafted: fixture)
+from tests.engine.test_evaluate import CLASSES, SPEC, ColourModel, crafted  # noqa: F401  (crafted: fixture)
 from tests.ui.helpers import fill_train_form, open_dataset
 
 
 @pytest.fixture
 def result(crafted):  # noqa: F811
-    r = evaluate_model(ColourModel(), crafted, CLASSES, img_size=8, mean=(0, 0, 0), std=(1, 1, 1))
+    r = evaluate_model(ColourModel(), crafted, SPEC)
     r.checkpoint = "/runs/x/best.safetensors"
     return r
 

@@ -331,10 +331,7 @@ def _final_evaluation(
         result = evaluate_model(
             model,
             index.val,
-            list(index.classes),
-            img_size=card.img_size,
-            mean=card.mean,
-            std=card.std,
+            card,
             device=device,
             batch_size=val_batch_size(card.config),
             workers=workers,
