@@ -168,17 +168,13 @@ def load_run(path: str | Path) -> RunInfo | None:
     if record and record.get("format") == RUN_FORMAT:
         ckpts = record.get("checkpoints") or {}
         best = folder / ckpts["best"] if ckpts.get("best") else None
-        return RunInfo(
-            path=str(folder),
+        return _run_info(
+            folder,
+            record,
             name=record.get("name", folder.name),
             status=record.get("status", "unknown"),
-            arch=record.get("arch", ""),
-            data_dir=(record.get("config") or {}).get("data_dir", ""),
-            classes=list(record.get("classes") or []),
             started=record.get("started", ""),
             updated=record.get("updated", ""),
-            config=record.get("config") or {},
-            history=list(record.get("history") or []),
             final=record.get("final") or {},
             evaluation=record.get("evaluation"),
             checkpoint=str(best) if best is not None and best.exists() else None,
@@ -191,21 +187,32 @@ def load_run(path: str | Path) -> RunInfo | None:
         except CheckpointError:  # not one of ours, or damaged: not a run
             meta = None
         if meta and meta.get("history") is not None:
-            return RunInfo(
-                path=str(folder),
+            created = meta.get("created", "")
+            return _run_info(
+                folder,
+                meta,
                 name=folder.name,
                 status="unknown",
-                arch=meta.get("arch", ""),
-                data_dir=(meta.get("config") or {}).get("data_dir", ""),
-                classes=list(meta.get("classes") or []),
-                started=meta.get("created", ""),
-                updated=meta.get("created", ""),
-                config=meta.get("config") or {},
-                history=list(meta.get("history") or []),
+                started=created,
+                updated=created,
                 evaluation=(meta.get("metrics") or {}).get("eval"),
                 checkpoint=str(ckpt),
             )
     return None
+
+
+def _run_info(folder: Path, source: dict, **fields: object) -> RunInfo:
+    """A RunInfo with what run.json and a checkpoint header both carry (arch, classes, config, history)."""
+    config = source.get("config") or {}
+    return RunInfo(
+        path=str(folder),
+        arch=source.get("arch", ""),
+        data_dir=config.get("data_dir", ""),
+        classes=list(source.get("classes") or []),
+        config=config,
+        history=list(source.get("history") or []),
+        **fields,
+    )
 
 
 def list_runs(out_dir: str | Path) -> list[RunInfo]:

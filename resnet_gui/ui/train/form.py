@@ -137,21 +137,27 @@ class TrainForm(QWidget):
 
         model_box = QGroupBox("Model")
         mf = QFormLayout(model_box)
-        mf.addRow("Architecture", self.arch)
-        mf.addRow("", self.arch_facts)
-        mf.addRow("Pretrained", self.pretrained)
-        mf.addRow("", self.pretrained_hint)
+        for label, widget in (
+            ("Architecture", self.arch),
+            ("", self.arch_facts),
+            ("Pretrained", self.pretrained),
+            ("", self.pretrained_hint),
+        ):
+            mf.addRow(label, widget)
         mf.addRow(self.freeze)
         train_box = QGroupBox("Training")
         tf = QFormLayout(train_box)
-        tf.addRow("Epochs", self.epochs)
-        tf.addRow("Batch size", self.batch_size)
-        tf.addRow("Learning rate", self.lr)
-        tf.addRow("Image size", self.img_size)
-        tf.addRow("Validation split", self.val_split)
-        tf.addRow("Augmentation", self.augment)
-        tf.addRow("Device", self.device)
-        tf.addRow("", self.all_gpus)
+        for label, widget in (
+            ("Epochs", self.epochs),
+            ("Batch size", self.batch_size),
+            ("Learning rate", self.lr),
+            ("Image size", self.img_size),
+            ("Validation split", self.val_split),
+            ("Augmentation", self.augment),
+            ("Device", self.device),
+            ("", self.all_gpus),
+        ):
+            tf.addRow(label, widget)
         for form in (mf, tf):
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         layout = QVBoxLayout(self)
