@@ -26,7 +26,6 @@ def test_live_ranges_are_set_by_hand_and_auto_range_returns_at_the_end(qtbot):
     plots.resize(800, 300)
     plots.show()
     vb = plots.loss_plot.getPlotItem().getViewBox()
-    plots.set_x_end(3)
     for i in range(1, 31):
         plots.add_step(i / 10, 2.0 / i)
     plots.flush()

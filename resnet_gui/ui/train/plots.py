@@ -5,8 +5,8 @@ Curves are created once; new points go into plain lists and a QTimer pushes them
 
 A repaint is what costs the GUI thread (axes, grid and text included), so while a run is live the plots
 do not auto-range on every update, which would move the axes and repaint everything each time: the
-x range spans the whole run (`set_x_end`) and the loss range only changes when the data leaves it or
-fills too little of it. Auto-range is back (pyqtgraph's own, exact) when the run ends, and a zoom or pan
+x range grows by a step when the points reach its edge, and the loss range only changes when the data
+leaves it or fills too little of it. Auto-range is back (pyqtgraph's own, exact) when the run ends, and a zoom or pan
 by hand stops the following as it stops auto-range. The axes, titles and legend labels are cached as
 pixmaps, redrawn only when they change.
 """
@@ -25,6 +25,7 @@ pg.setConfigOptions(antialias=True)
 CACHED = QGraphicsItem.CacheMode.DeviceCoordinateCache
 Y_FILL = 0.7  # the live loss range is tightened when the data spans less than this share of it
 Y_ROOM = 0.12  # and leaves this share of the data's span free below it (the loss keeps falling)
+X_ROOM = 0.12  # the live x range reaches this share of the span past the last point, then grows again
 
 
 def _cache(item: QGraphicsItem | None) -> None:
@@ -98,7 +99,6 @@ class TrainingPlots(QWidget):
                 lambda mask, plot=plot: self._on_manual_range(plot, mask)
             )
         self._live = False
-        self.x_end = 0.0  # the run's last epoch, when known: the live x range reaches it
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -175,10 +175,6 @@ class TrainingPlots(QWidget):
         self._steps_dirty = self._epochs_dirty = True
         self._dirty = True
         self.flush()
-
-    def set_x_end(self, epochs: float) -> None:
-        """The run's length in epochs: the live x range spans it from the start (no per-step re-ranging)."""
-        self.x_end = float(epochs)
 
     def _extend(self, key: str, x: float, ys: tuple[float | None, ...]) -> None:
         bx, by = self._bounds[key], self._bounds["loss"]
@@ -304,12 +300,10 @@ class TrainingPlots(QWidget):
             want: list[tuple[float, float] | None] = [None, None]
             if follow[0] and x0 <= x1:
                 cur = now[0]
-                if self.x_end > x0:  # the whole run from the start: set once
-                    want[0] = (x0, max(x1, self.x_end))
-                elif cur is not None and cur[0] == x0 and x1 <= cur[1]:
+                if cur is not None and cur[0] == x0 and x1 <= cur[1]:
                     want[0] = cur
-                else:  # length unknown: room for a quarter more each time the points reach the edge
-                    want[0] = (x0, x1 + 0.25 * max(1.0, x1 - x0))
+                else:  # the points reached the edge: room for X_ROOM more of the span (auto-range look)
+                    want[0] = (x0, x1 + X_ROOM * (x1 - x0))
             if follow[1] and y0 <= y1:
                 span = max(y1 - y0, 1e-6)
                 cur = now[1]

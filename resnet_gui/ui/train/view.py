@@ -342,7 +342,6 @@ class TrainingView(QWidget):
         )
         self._log(f"  checkpoints go to {e.out_dir}")
         self.compare.current_run = e.out_dir
-        self.plots.set_x_end(e.epochs)
         self.progress.setFormat(f"Epoch {e.start_epoch + 1}/{e.epochs}")
         self.speed_label.setText(f"{arch_label(e.arch)} on {e.device_name} · {e.img_size} px")
 
