@@ -1,18 +1,36 @@
 """Live training curves (pyqtgraph): loss per step (raw + smoothed) and per epoch, accuracy per epoch.
 
 Curves are created once; new points go into plain lists and a QTimer pushes them with `setData` at most
-`max_fps` times a second, only when something changed (pyqtgraph's scrollingPlots recipe).
+`max_fps` times a second, only to the curves that changed (pyqtgraph's scrollingPlots recipe).
+
+A repaint is what costs the GUI thread (axes, grid and text included), so while a run is live the plots
+do not auto-range on every update, which would move the axes and repaint everything each time: the
+x range grows by a step when the points reach its edge, and the loss range only changes when the data
+leaves it or fills too little of it. Auto-range is back (pyqtgraph's own, exact) when the run ends, and a zoom or pan
+by hand stops the following as it stops auto-range. The axes, titles and legend labels are cached as
+pixmaps, redrawn only when they change.
 """
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
 
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#9aa5b1"
 pg.setConfigOptions(antialias=True)
+CACHED = QGraphicsItem.CacheMode.DeviceCoordinateCache
+Y_FILL = 0.7  # the live loss range is tightened when the data spans less than this share of it
+Y_ROOM = 0.12  # and leaves this share of the data's span free below it (the loss keeps falling)
+X_ROOM = 0.12  # the live x range reaches this share of the span past the last point, then grows again
+
+
+def _cache(item: QGraphicsItem | None) -> None:
+    if item is not None:
+        item.setCacheMode(CACHED)
 
 
 def _style_plot(widget: pg.PlotWidget, title: str, ylabel: str) -> None:
@@ -30,6 +48,12 @@ def _style_plot(widget: pg.PlotWidget, title: str, ylabel: str) -> None:
     item.showGrid(x=True, y=True, alpha=0.25)
     item.setMenuEnabled(False)
     widget.setMinimumSize(260, 200)
+    # tick labels, grid and titles: drawn into a pixmap once per change instead of at every repaint
+    for side in ("left", "bottom"):
+        axis = item.getAxis(side)
+        _cache(axis)
+        _cache(axis.label)
+    _cache(item.titleLabel.item)
 
 
 class TrainingPlots(QWidget):
@@ -57,6 +81,24 @@ class TrainingPlots(QWidget):
         self._legend(self.acc_plot, offset=(-10, -10))
         self.train_acc_curve = self._epoch_curve(self.acc_plot, BLUE, "train")
         self.val_acc_curve = self._epoch_curve(self.acc_plot, ORANGE, "val", dashed=True)
+        for plot in (self.loss_plot, self.acc_plot):
+            for _sample, label in plot.getPlotItem().legend.items:
+                _cache(label.item)  # the text; a sample's symbol loses its colour in a cache
+        self._mine = {
+            self.loss_plot: (self.step_curve, self.smooth_curve, self.train_loss_curve, self.val_loss_curve),
+            self.acc_plot: (self.train_acc_curve, self.val_acc_curve),
+        }
+        # live range following, per plot: [x, y] axes followed (auto-range was on there), current ranges
+        self._follow: dict[pg.PlotWidget, list[bool]] = {
+            self.loss_plot: [False, False],
+            self.acc_plot: [False, False],
+        }
+        self._ranges: dict[pg.PlotWidget, list[tuple[float, float] | None]] = {}
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(
+                lambda mask, plot=plot: self._on_manual_range(plot, mask)
+            )
+        self._live = False
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -80,6 +122,7 @@ class TrainingPlots(QWidget):
         self._val_acc_x: list[float] = []
         self._val_acc: list[float] = []
         self._dirty = True
+        self._steps_dirty = self._epochs_dirty = True
         self.reset()
 
     def _legend(self, plot: pg.PlotWidget, offset: tuple[int, int]) -> pg.LegendItem:
@@ -122,8 +165,23 @@ class TrainingPlots(QWidget):
             points.clear()
         self._ema = 0.0
         self._ema_n = 0
+        # min/max of the points so far, kept up as they come: step x, epoch x, loss (steps and epochs)
+        self._bounds = {
+            "step_x": [math.inf, -math.inf],
+            "epoch_x": [math.inf, -math.inf],
+            "loss": [math.inf, -math.inf],
+        }
+        self._end_live()
+        self._steps_dirty = self._epochs_dirty = True
         self._dirty = True
         self.flush()
+
+    def _extend(self, key: str, x: float, ys: tuple[float | None, ...]) -> None:
+        bx, by = self._bounds[key], self._bounds["loss"]
+        bx[0], bx[1] = min(bx[0], x), max(bx[1], x)
+        for y in ys:
+            if y is not None and math.isfinite(y):
+                by[0], by[1] = min(by[0], y), max(by[1], y)
 
     def add_step(self, x: float, loss: float) -> None:
         """One step's loss at fractional epoch `x` (epoch 1 spans 0..1)."""
@@ -132,6 +190,8 @@ class TrainingPlots(QWidget):
         self._step_x.append(x)
         self._step_y.append(loss)
         self._smooth_y.append(self._ema / (1 - self.smoothing**self._ema_n))  # debiased EMA
+        self._extend("step_x", x, (loss, self._smooth_y[-1]))
+        self._steps_dirty = True
         self._mark_dirty()
 
     def add_epoch(
@@ -152,6 +212,8 @@ class TrainingPlots(QWidget):
         if val_acc is not None:
             self._val_acc_x.append(epoch)
             self._val_acc.append(100.0 * val_acc)
+        self._extend("epoch_x", epoch, (train_loss, val_loss))
+        self._epochs_dirty = True
         self._mark_dirty()
 
     def point_counts(self) -> dict[str, int]:
@@ -172,14 +234,90 @@ class TrainingPlots(QWidget):
 
     # --- drawing ----------------------------------------------------------------------------------
     def stop_live(self) -> None:
-        """Draw what is pending now and let the timer rest."""
+        """Draw what is pending now and let the timer rest; the plots auto-range again."""
         self._timer.stop()
         self.flush()
+        self._end_live()
 
     def _mark_dirty(self) -> None:
         self._dirty = True
+        self._live = True
         if not self._timer.isActive():
             self._timer.start()
+
+    def _end_live(self) -> None:
+        """Hand the followed axes back to pyqtgraph's auto-range (exact, as before the run)."""
+        self._live = False
+        for plot, follow in self._follow.items():
+            vb = plot.getPlotItem().getViewBox()
+            for axis in (0, 1):
+                if follow[axis]:
+                    vb.enableAutoRange(axis=axis)
+            follow[:] = [False, False]
+        self._ranges.clear()
+
+    def _on_manual_range(self, plot: pg.PlotWidget, mask: list[bool]) -> None:
+        """A zoom or pan by hand: that axis is the user's now (pyqtgraph stops auto-range there too)."""
+        follow = self._follow[plot]
+        for axis in (0, 1):
+            if mask[axis]:
+                follow[axis] = False
+
+    def _data_bounds(self, plot: pg.PlotWidget) -> list[float]:
+        """[x min, x max, y min, y max] of what the plot shows: this run's points, kept up as they come,
+        and any other curve (a compared run's) from pyqtgraph's cached bounds."""
+        (sx0, sx1), (ex0, ex1), (y0, y1) = (self._bounds[k] for k in ("step_x", "epoch_x", "loss"))
+        if plot is self.acc_plot:
+            b = [ex0, ex1, math.inf, -math.inf]  # epochs only; its y range is fixed (0-100 %)
+        else:
+            b = [min(sx0, ex0), max(sx1, ex1), y0, y1]
+        mine = self._mine[plot]
+        for item in plot.getPlotItem().listDataItems():
+            if item in mine or not item.isVisible():
+                continue
+            for axis in (0, 1):
+                lo, hi = item.dataBounds(axis)
+                if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+                    b[2 * axis], b[2 * axis + 1] = min(b[2 * axis], lo), max(b[2 * axis + 1], hi)
+        return b
+
+    def _follow_ranges(self) -> None:
+        """While live: set the ranges by hand, and only when the data needs it (each change repaints
+        the whole plot, axes included); an axis where auto-range is on (the default, or the user's
+        auto-range button) is taken over from pyqtgraph."""
+        for plot, follow in self._follow.items():
+            vb = plot.getPlotItem().getViewBox()
+            auto = vb.autoRangeEnabled()
+            for axis in (0, 1):
+                if auto[axis] is not False:
+                    follow[axis] = True
+                    vb.disableAutoRange(axis=axis)
+                    self._ranges.pop(plot, None)
+            if not any(follow):
+                continue
+            x0, x1, y0, y1 = self._data_bounds(plot)
+            now = self._ranges.setdefault(plot, [None, None])
+            want: list[tuple[float, float] | None] = [None, None]
+            if follow[0] and x0 <= x1:
+                cur = now[0]
+                if cur is not None and cur[0] == x0 and x1 <= cur[1]:
+                    want[0] = cur
+                else:  # the points reached the edge: room for X_ROOM more of the span (auto-range look)
+                    want[0] = (x0, x1 + X_ROOM * (x1 - x0))
+            if follow[1] and y0 <= y1:
+                span = max(y1 - y0, 1e-6)
+                cur = now[1]
+                fits = cur is not None and cur[0] <= y0 and y1 <= cur[1]
+                want[1] = cur if fits and span >= Y_FILL * (cur[1] - cur[0]) else (y0 - Y_ROOM * span, y1)
+            if want != now:
+                kw = {}
+                if want[0] is not None and want[0] != now[0]:
+                    kw["xRange"] = want[0]
+                if want[1] is not None and want[1] != now[1]:
+                    kw["yRange"] = want[1]
+                if kw:
+                    vb.setRange(**kw, update=True)  # padding as auto-range pads
+                self._ranges[plot] = want
 
     def _redraw_if_dirty(self) -> None:
         if self._dirty:
@@ -189,10 +327,15 @@ class TrainingPlots(QWidget):
 
     def flush(self) -> None:
         self._dirty = False
-        self.step_curve.setData(self._step_x, self._step_y)
-        self.smooth_curve.setData(self._step_x, self._smooth_y)
-        self.train_loss_curve.setData(self._epoch_x, self._train_loss)
-        self.val_loss_curve.setData(self._val_loss_x, self._val_loss)
-        self.train_acc_curve.setData(self._epoch_x, self._train_acc)
-        self.val_acc_curve.setData(self._val_acc_x, self._val_acc)
+        if self._live:
+            self._follow_ranges()  # before setData: no auto-range pass over the new points
+        if self._steps_dirty:
+            self.step_curve.setData(self._step_x, self._step_y)
+            self.smooth_curve.setData(self._step_x, self._smooth_y)
+        if self._epochs_dirty:
+            self.train_loss_curve.setData(self._epoch_x, self._train_loss)
+            self.val_loss_curve.setData(self._val_loss_x, self._val_loss)
+            self.train_acc_curve.setData(self._epoch_x, self._train_acc)
+            self.val_acc_curve.setData(self._val_acc_x, self._val_acc)
+        self._steps_dirty = self._epochs_dirty = False
         self.redraw_count += 1

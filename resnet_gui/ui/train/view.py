@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
@@ -54,6 +54,8 @@ def default_runs_dir() -> Path:
     return Path(base or Path.home() / ".resnet-gui") / "runs"
 
 
+REVEAL_DELAY_MS = 30  # between the end-of-run steps: the first one's repaint comes in between
+
 STOP_TIPS = {
     False: "Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)",
     True: "End the training process now; the checkpoints saved so far are kept",  # Force stop
@@ -90,6 +92,7 @@ class TrainingView(QWidget):
         self._run_error: str | None = None
         self._start_epoch, self._steps, self._epochs = 0, 1, 1
         self._skipped = 0
+        self._reveal_evaluation = False  # EvalDone came: the Evaluation tab opens when the run has ended
         self.form = TrainForm(self.state)
         self.dataset_label = QLabel("No dataset open yet.")
         self.dataset_label.setWordWrap(True)
@@ -263,6 +266,7 @@ class TrainingView(QWidget):
         self._run_error = None
         self._ended_on_request = False
         self._skipped = 0
+        self._reveal_evaluation = False
         self.checkpoints = {}
         self.results.clear()
         self.message.hide()
@@ -383,7 +387,13 @@ class TrainingView(QWidget):
     @Slot()
     def _on_finished(self) -> None:
         self.runner.run_ended()  # joins the thread (at once: it is exiting), starts the next spare
+        # The end is drawn in two steps, each with its own repaint, so the GUI thread is never busy long:
+        # first the plots (auto-range again), the result box and the splitter (one relayout of the plots);
+        # then, a moment later, the Evaluation tab. `run_finished` comes once both are on screen.
         self.plots.stop_live()
+        if self._reveal_evaluation:
+            total = sum(self.right_split.sizes())
+            self.right_split.setSizes([total * 9 // 20, total * 11 // 20])  # room for the heatmap and gallery
         result, error = self._run_result, self._run_error
         if result is not None and error is None:
             self.result = result
@@ -397,7 +407,17 @@ class TrainingView(QWidget):
         self._update_enabled()
         self.running_changed.emit(False)
         self.busy.emit("")
-        self.run_finished.emit(result if error is None else None)
+        outcome = result if error is None else None
+        if self._reveal_evaluation:
+            self._reveal_evaluation = False
+            QTimer.singleShot(REVEAL_DELAY_MS, lambda: self._open_evaluation(outcome))
+        else:
+            self.run_finished.emit(outcome)
+
+    def _open_evaluation(self, outcome: TrainResult | None) -> None:
+        if self.results.result is not None:  # (a new run started in the meantime clears it)
+            self.bottom_tabs.setCurrentWidget(self.results)
+        self.run_finished.emit(outcome)
 
     # --- result -----------------------------------------------------------------------------------
     def _best_checkpoint(self) -> str | None:
@@ -435,10 +455,8 @@ class TrainingView(QWidget):
             self.results.set_checkpoint(ckpt)
 
     def _show_evaluation(self, result: EvalResult) -> None:
-        self.results.set_result(result)
-        self.bottom_tabs.setCurrentWidget(self.results)
-        total = sum(self.right_split.sizes())
-        self.right_split.setSizes([total * 9 // 20, total * 11 // 20])  # room for the heatmap and gallery
+        self.results.set_result(result)  # filled while hidden; shown when the run has ended
+        self._reveal_evaluation = True
         self._log(
             f"Evaluated the best model on {result.num_images} validation images: accuracy "
             f"{fmt_pct(result.accuracy)}, {len(result.misclassified)} misclassified (Evaluation tab)."
