@@ -105,6 +105,7 @@ def gui_child(tmp: Path, files: int, quick: bool, only: str = "all") -> dict:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "config"))
+    from benchmarks.gui_wait import wait_until
     from resnet_gui.engine.data.demo import make_demo_dataset
     from resnet_gui.ui.app import create_app
     from resnet_gui.ui.dataset.widgets import CACHE_SIZE
@@ -117,13 +118,7 @@ def gui_child(tmp: Path, files: int, quick: bool, only: str = "all") -> dict:
     app.processEvents()
 
     def wait(pred, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        loop = QEventLoop()
-        while not pred():
-            if time.monotonic() > end:
-                raise TimeoutError(f"timed out waiting for {what}")
-            QTimer.singleShot(5, loop.quit)
-            loop.exec()
+        wait_until(pred, timeout, what, poll_ms=5)
 
     class Probe:
         """A 5 ms heartbeat on the GUI thread; gaps between beats are the stalls."""

@@ -88,6 +88,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: TID251 (drives the app's window)
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "config"))
+    from benchmarks.gui_wait import wait_until
     from resnet_gui.ui.app import create_app, install_excepthook
     from resnet_gui.ui.main_window import MainWindow
 
@@ -106,13 +107,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     }
 
     def wait(pred, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        loop = QEventLoop()
-        while not pred():
-            if time.monotonic() > end:
-                raise TimeoutError(f"timed out waiting for {what}")
-            QTimer.singleShot(20, loop.quit)
-            loop.exec()
+        wait_until(pred, timeout, what, poll_ms=20)
 
     def settle(ms: int = 300) -> None:
         loop = QEventLoop()

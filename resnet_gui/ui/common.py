@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QWidget,
+)
 
 ORG = "resnet-gui"
 APP = "resnet-gui"
@@ -33,6 +44,38 @@ def settings_list(s: QSettings, key: str) -> list[str]:
 
 def is_checkpoint_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def button(text: str, on_click: Callable[[], object], tip: str = "") -> QPushButton:
+    """A push button that calls `on_click`, with its tooltip."""
+    b = QPushButton(text)
+    if tip:
+        b.setToolTip(tip)
+    b.clicked.connect(lambda _checked=False: on_click())
+    return b
+
+
+def hrow(stretched: QWidget | QLayout, *rest: QWidget) -> QHBoxLayout:
+    """A horizontal row: `stretched` takes the spare width, the rest (buttons) keep their size."""
+    layout = QHBoxLayout()
+    if isinstance(stretched, QLayout):
+        layout.addLayout(stretched, 1)
+    else:
+        layout.addWidget(stretched, 1)
+    for w in rest:
+        layout.addWidget(w)
+    return layout
+
+
+def side_by_side(left: QWidget, right: QWidget, stretch: tuple[int, int], sizes: list[int]) -> QSplitter:
+    """Two panes in a horizontal splitter: stretch factors and starting widths."""
+    split = QSplitter()
+    split.addWidget(left)
+    split.addWidget(right)
+    split.setStretchFactor(0, stretch[0])
+    split.setStretchFactor(1, stretch[1])
+    split.setSizes(sizes)
+    return split
 
 
 def mono_font() -> QFont:

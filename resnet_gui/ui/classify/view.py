@@ -56,7 +56,7 @@ from resnet_gui.ui.classify.widgets import (
     empty_page,
     model_summary,
 )
-from resnet_gui.ui.common import IMAGE_FILTER, MessageBar, error_text, is_checkpoint_file
+from resnet_gui.ui.common import IMAGE_FILTER, MessageBar, button, error_text, hrow, is_checkpoint_file
 from resnet_gui.ui.jobs import Classified, Expanded, Row, classify_items, load_predictor
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.workers import LatestJob
@@ -149,14 +149,9 @@ class InferenceView(QWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.count_label = QLabel()
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self.choose_export)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.clicked.connect(self.clear_results)
-        tb = QHBoxLayout()
-        tb.addWidget(self.count_label, 1)
-        tb.addWidget(self.clear_button)
-        tb.addWidget(self.export_button)
+        self.export_button = button("Export CSV…", self.choose_export)
+        self.clear_button = button("Clear", self.clear_results)
+        tb = hrow(self.count_label, self.clear_button, self.export_button)
         lower = QWidget()
         lv = QVBoxLayout(lower)
         lv.setContentsMargins(0, 0, 0, 0)

@@ -28,13 +28,12 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from resnet_gui.ui.common import MessageBar, error_text, heading, settings
+from resnet_gui.ui.common import MessageBar, error_text, heading, settings, side_by_side
 from resnet_gui.ui.dataset.widgets import (
     THUMB,
     TRAIN_COLOR,
@@ -145,12 +144,7 @@ class DatasetView(QWidget):
         hint.setEnabled(False)
         rv.addWidget(hint)
 
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([320, 900])
+        splitter = side_by_side(left, right, stretch=(0, 1), sizes=[320, 900])
         left.setMinimumWidth(260)
 
         # empty state / loading

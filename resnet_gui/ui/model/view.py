@@ -22,14 +22,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from resnet_gui.format import human_number as human
-from resnet_gui.ui.common import HeadedTableModel, MessageBar, error_text, heading
+from resnet_gui.ui.common import HeadedTableModel, MessageBar, button, error_text, heading
 from resnet_gui.ui.jobs import describe
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.workers import LatestJob
@@ -126,10 +125,12 @@ class ModelView(QWidget):
         self.leaves = QCheckBox("Every layer")
         self.leaves.setToolTip("List each convolution, batch norm and ReLU instead of whole residual blocks")
         self.leaves.toggled.connect(self.refresh)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Save the loaded checkpoint as ONNX or TorchScript")
+        self.export_button = button(
+            "Export…",
+            lambda: self.export_requested.emit(self.checkpoint or ""),
+            "Save the loaded checkpoint as ONNX or TorchScript",
+        )
         self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(lambda: self.export_requested.emit(self.checkpoint or ""))
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
         top.addWidget(self.source, 1)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.format import fmt_pct
-from resnet_gui.ui.common import error_text
+from resnet_gui.ui.common import button, error_text, hrow, side_by_side
 from resnet_gui.ui.dataset.widgets import THUMB, thumbnail_grid
 from resnet_gui.ui.jobs import evaluate_in_background
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
@@ -127,20 +127,22 @@ class EvalResultsPanel(QWidget):
         copy.activated.connect(self.copy_paths)
 
         self.count_label = QLabel()
-        self.open_button = QPushButton("Open in Classify")
-        self.open_button.setToolTip("Classify the selected images (or all listed) with this model")
-        self.open_button.clicked.connect(self._open_in_classify)
-        self.copy_button = QPushButton("Copy Paths")
-        self.copy_button.setToolTip("Copy the selected (or all listed) files' paths, one per line (Ctrl+C)")
-        self.copy_button.clicked.connect(self.copy_paths)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.setToolTip("Save the listed images with true/predicted class, confidence and loss")
-        self.export_button.clicked.connect(self.choose_export)
-        actions = QHBoxLayout()
-        actions.addWidget(self.count_label, 1)
-        actions.addWidget(self.open_button)
-        actions.addWidget(self.copy_button)
-        actions.addWidget(self.export_button)
+        self.open_button = button(
+            "Open in Classify",
+            self._open_in_classify,
+            "Classify the selected images (or all listed) with this model",
+        )
+        self.copy_button = button(
+            "Copy Paths",
+            self.copy_paths,
+            "Copy the selected (or all listed) files' paths, one per line (Ctrl+C)",
+        )
+        self.export_button = button(
+            "Export CSV…",
+            self.choose_export,
+            "Save the listed images with true/predicted class, confidence and loss",
+        )
+        actions = hrow(self.count_label, self.open_button, self.copy_button, self.export_button)
 
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -149,21 +151,15 @@ class EvalResultsPanel(QWidget):
         rv.addWidget(self.gallery, 1)
         rv.addLayout(actions)
 
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([380, 520])
+        split = side_by_side(left, right, stretch=(2, 3), sizes=[380, 520])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.evaluate_button = QPushButton("Evaluate the Best Model")
-        self.evaluate_button.setToolTip("Measure it on the run's validation images (off the GUI thread)")
-        self.evaluate_button.clicked.connect(self.evaluate)
-        head = QHBoxLayout()
-        head.addWidget(self.summary, 1)
-        head.addWidget(self.evaluate_button)
-        layout.addLayout(head)
+        self.evaluate_button = button(
+            "Evaluate the Best Model",
+            self.evaluate,
+            "Measure it on the run's validation images (off the GUI thread)",
+        )
+        layout.addLayout(hrow(self.summary, self.evaluate_button))
         layout.addWidget(split, 1)
         self.clear()
 

@@ -56,6 +56,28 @@ def _style_plot(widget: pg.PlotWidget, title: str, ylabel: str) -> None:
     _cache(item.titleLabel.item)
 
 
+def epoch_curve(
+    plot: pg.PlotWidget,
+    color: str,
+    name: str,
+    dashed: bool = False,
+    style: Qt.PenStyle | None = None,
+    symbol: str = "o",
+    size: int = 7,
+) -> pg.PlotDataItem:
+    """One per-epoch curve (a line with a marker per epoch), created once; `setData` fills it."""
+    if style is None:
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+    return plot.plot(
+        pen=pg.mkPen(color, width=2, style=style),
+        symbol=symbol,
+        symbolSize=size,
+        symbolBrush=color,
+        symbolPen=pg.mkPen(color),
+        name=name,
+    )
+
+
 class TrainingPlots(QWidget):
     """Two plots side by side. Feed with add_step / add_epoch; `flush()` draws now."""
 
@@ -72,15 +94,15 @@ class TrainingPlots(QWidget):
         self._legend(self.loss_plot, offset=(-10, 10))
         self.step_curve = self.loss_plot.plot(pen=pg.mkPen(GREY, width=1), name="per step")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen(BLUE, width=2), name="per step, smoothed")
-        self.train_loss_curve = self._epoch_curve(self.loss_plot, BLUE, "train (epoch)")
-        self.val_loss_curve = self._epoch_curve(self.loss_plot, ORANGE, "val (epoch)", dashed=True)
+        self.train_loss_curve = epoch_curve(self.loss_plot, BLUE, "train (epoch)")
+        self.val_loss_curve = epoch_curve(self.loss_plot, ORANGE, "val (epoch)", dashed=True)
         for curve in (self.step_curve, self.smooth_curve):
             curve.setDownsampling(auto=True, method="mean")
             curve.setClipToView(True)
 
         self._legend(self.acc_plot, offset=(-10, -10))
-        self.train_acc_curve = self._epoch_curve(self.acc_plot, BLUE, "train")
-        self.val_acc_curve = self._epoch_curve(self.acc_plot, ORANGE, "val", dashed=True)
+        self.train_acc_curve = epoch_curve(self.acc_plot, BLUE, "train")
+        self.val_acc_curve = epoch_curve(self.acc_plot, ORANGE, "val", dashed=True)
         for plot in (self.loss_plot, self.acc_plot):
             for _sample, label in plot.getPlotItem().legend.items:
                 _cache(label.item)  # the text; a sample's symbol loses its colour in a cache
@@ -134,18 +156,6 @@ class TrainingPlots(QWidget):
         )
         legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
         return legend
-
-    @staticmethod
-    def _epoch_curve(plot: pg.PlotWidget, color: str, name: str, dashed: bool = False) -> pg.PlotDataItem:
-        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
-        return plot.plot(
-            pen=pg.mkPen(color, width=2, style=style),
-            symbol="o",
-            symbolSize=7,
-            symbolBrush=color,
-            symbolPen=pg.mkPen(color),
-            name=name,
-        )
 
     # --- data -------------------------------------------------------------------------------------
     def reset(self) -> None:

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from resnet_gui.ui.train.plots import TrainingPlots
+from resnet_gui.ui.train.plots import TrainingPlots, epoch_curve
 
 if TYPE_CHECKING:
     from resnet_gui.engine.runs import RunInfo
@@ -72,16 +72,8 @@ class ComparisonOverlay:
         )
         for widget, key, scale, style, label in specs:
             x, y = series(key, scale)
-            curve = widget.plot(
-                x,
-                y,
-                pen=pg.mkPen(COMPARE_COLOR, width=2, style=style),
-                symbol="t",
-                symbolSize=6,
-                symbolBrush=COMPARE_COLOR,
-                symbolPen=pg.mkPen(COMPARE_COLOR),
-                name=label,
-            )
+            curve = epoch_curve(widget, COMPARE_COLOR, label, style=style, symbol="t", size=6)
+            curve.setData(x, y)
             curve.setZValue(-1)  # behind the live run
             self.curves.append(curve)
             self._owners.append(widget.getPlotItem())
