@@ -36,6 +36,7 @@ from resnet_gui.engine.errors import RunCrashed
 from resnet_gui.format import fmt_duration, fmt_pct
 from resnet_gui.ui.common import MessageBar, error_text, mono_font
 from resnet_gui.ui.state import AppState
+from resnet_gui.ui.train import log_lines
 from resnet_gui.ui.train.eval_results import EvalResultsPanel
 from resnet_gui.ui.train.form import TrainForm
 from resnet_gui.ui.train.plots import TrainingPlots
@@ -314,9 +315,7 @@ class TrainingView(QWidget):
         elif isinstance(e, ev.CheckpointSaved):
             self.checkpoints[e.kind] = e.path
             if e.kind == "best":
-                # the run folder was logged once at the start; one line per save stays readable
-                name = Path(e.path).name
-                self._log(f"  saved {name} (epoch {e.epoch}, val acc {fmt_pct(e.val_acc)})")
+                self._log(log_lines.saved(e))
         elif isinstance(e, ev.ImageSkipped):
             self._skipped += 1
             self._log(f"  skipped {e.path}: {e.reason}")
@@ -334,13 +333,8 @@ class TrainingView(QWidget):
     def _on_started(self, e: ev.RunStarted) -> None:
         # start_epoch = epochs already done (0 for a fresh run); event epochs are 1-based
         self._start_epoch, self._epochs, self._steps = e.start_epoch, e.epochs, max(1, e.steps_per_epoch)
-        what = "Continuing" if e.start_epoch > 0 else "Training"
-        self._log(
-            f"{what} {arch_label(e.arch)} on {e.device_name}: {len(e.classes)} classes, "
-            f"{e.num_train} train / {e.num_val} val images at {e.img_size} px, "
-            f"epochs {e.start_epoch + 1}–{e.epochs}, {e.steps_per_epoch} steps each."
-        )
-        self._log(f"  checkpoints go to {e.out_dir}")
+        for line in log_lines.started(e):
+            self._log(line)
         self.compare.current_run = e.out_dir
         self.progress.setFormat(f"Epoch {e.start_epoch + 1}/{e.epochs}")
         self.speed_label.setText(f"{arch_label(e.arch)} on {e.device_name} · {e.img_size} px")
@@ -364,16 +358,7 @@ class TrainingView(QWidget):
     def _on_epoch(self, e: ev.EpochDone) -> None:
         self.plots.add_epoch(e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc)
         self.progress.setValue(int(1000 * self._fraction(e.epoch, self._steps)))
-        val = (
-            f"val loss {e.val_loss:.3f} acc {fmt_pct(e.val_acc)}"
-            if e.val_loss is not None
-            else "no validation set"
-        )
-        star = "  ★ best" if e.is_best else ""
-        self._log(
-            f"Epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.3f} acc {fmt_pct(e.train_acc)}  "
-            f"{val}  ({e.epoch_s:.1f} s, {e.img_per_s:.0f} img/s){star}"
-        )
+        self._log(log_lines.epoch(e))
 
     @Slot(object)
     def _on_returned(self, result: TrainResult) -> None:
@@ -457,10 +442,7 @@ class TrainingView(QWidget):
     def _show_evaluation(self, result: EvalResult) -> None:
         self.results.set_result(result)  # filled while hidden; shown when the run has ended
         self._reveal_evaluation = True
-        self._log(
-            f"Evaluated the best model on {result.num_images} validation images: accuracy "
-            f"{fmt_pct(result.accuracy)}, {len(result.misclassified)} misclassified (Evaluation tab)."
-        )
+        self._log(log_lines.evaluated(result))
 
     def _show_error(self, text: str, details: str = "") -> None:
         """In the message bar (`details` behind its Details… button) and the log."""
