@@ -173,7 +173,10 @@ def test_part_files_a_killed_run_left_are_merged_not_redone(predictor, checkpoin
     predict_folder_to_csv(predictor, paths[7:9], part1, workers=0)
     part1.write_bytes(part1.read_bytes()[:-5])  # its last row torn: that image is predicted again
     Path(f"{out}.part-x").write_text("not ours")  # not a part file: left alone
-    summary = predict_folder_to_csv_procs(checkpoint, [folder], out, 2, workers=0, device="cpu")
+    # forkserver: a child's OS parent is the fork server; it must not read as "the caller is gone"
+    summary = predict_folder_to_csv_procs(
+        checkpoint, [folder], out, 2, batch_size=1, workers=0, device="cpu", mp_context="forkserver"
+    )
     assert summary.already_done == 8 and summary.written == 6 and part_files(out) == []
     assert sorted(r["path"] for r in _rows(out)) == sorted(paths)  # each exactly once
     assert Path(f"{out}.part-x").read_text() == "not ours"

@@ -98,14 +98,16 @@ def merge_parts(csv_path: str | Path) -> int:
 
 
 class _Stop:
-    """The child's stop flag: the parent's event, or the parent gone (killed: stop after this batch)."""
+    """The child's stop flag: the parent's event, or the parent gone (killed: stop after this batch).
+    `parent_process()` watches the parent through a pipe, whatever the start method (a forkserver
+    child's OS parent is the fork server, not the caller)."""
 
-    def __init__(self, event, parent_pid: int):
+    def __init__(self, event):
         self.event = event
-        self.parent_pid = parent_pid
+        self.parent = mp.parent_process()
 
     def is_set(self) -> bool:
-        return self.event.is_set() or os.getppid() != self.parent_pid
+        return self.event.is_set() or (self.parent is not None and not self.parent.is_alive())
 
 
 def _child(k: int, nproc: int, job: dict, shard: list[str], stop, messages) -> None:
@@ -138,7 +140,7 @@ def _child(k: int, nproc: int, job: dict, shard: list[str], stop, messages) -> N
             topk=job["topk"],
             mp_context=job["loader_mp_context"],
             on_progress=lambda p: messages.put(("progress", k, p.done, p.errors)),
-            stop=_Stop(stop, job["parent_pid"]),
+            stop=_Stop(stop),
         )
         messages.put(("done", k, summary.to_json()))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
@@ -204,7 +206,6 @@ def predict_folder_to_csv_procs(
         "topk": topk,
         "loader_mp_context": loader_mp_context,
         "part": str(csv_path) + PART,
-        "parent_pid": os.getpid(),
     }
     ctx = mp.get_context(mp_context)
     stop_children = ctx.Event()
