@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=32, metavar="N", help="with --csv (default: 32)")
     sp.add_argument("--workers", type=int, default=None, metavar="N", help="with --csv: decoding processes")
     sp.add_argument(
+        "--nproc",
+        default="1",
+        metavar="N|auto",
+        help="with --csv: N prediction processes (auto: one per CUDA device); default: 1",
+    )
+    sp.add_argument(
         "--cam", default=None, metavar="OUT_DIR", help="also write Grad-CAM overlays, OUT_DIR/<name>_cam.png"
     )
 

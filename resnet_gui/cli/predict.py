@@ -22,11 +22,19 @@ def _load_predictor(checkpoint: str, device: str, classes: str | None):
 
 def cmd_predict(args) -> int:
     from resnet_gui.engine.infer.predict import expand_inputs, write_predictions_csv
+    from resnet_gui.engine.train.launch import resolve_nproc
 
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1")
+    try:  # auto: one per CUDA device, so one when the device asked for is the CPU
+        cpu = str(args.device).strip().lower() == "cpu" and str(args.nproc).strip().lower() == "auto"
+        nproc = 1 if cpu else resolve_nproc(args.nproc)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if args.csv and not args.json and not args.cam:
-        return _predict_to_csv(args)
+        return _predict_to_csv(args, nproc)
+    if nproc > 1:
+        raise CliError("--nproc works with --csv alone (not with --json or --cam)")
     if args.csv:  # fail before the work, not after it (the CSV was written last)
         _check_output_file(Path(args.csv))
     predictor = _load_predictor(args.checkpoint, args.device, args.classes)
@@ -84,12 +92,19 @@ def _check_output_file(path: Path) -> None:
         raise CliError(f"--csv {path}: not writable")
 
 
-def _predict_to_csv(args) -> int:
-    """`predict PATH... --csv FILE`: streamed in batches, resumable, progress on stderr (any folder size)."""
+def _predict_to_csv(args, nproc: int = 1) -> int:
+    """`predict PATH... --csv FILE`: streamed in batches, resumable, progress on stderr (any folder size);
+    `--nproc N`: in N processes (engine/infer/batch_procs.py), each loading the checkpoint itself."""
     from resnet_gui.engine.infer.batch import predict_folder_to_csv
+    from resnet_gui.engine.infer.batch_procs import predict_folder_to_csv_procs
 
     _check_output_file(Path(args.csv))
-    predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+    if nproc > 1:
+        if not Path(args.checkpoint).is_file():
+            raise CliError(f"checkpoint {args.checkpoint} does not exist")
+        print(f"predicting in {nproc} processes", file=sys.stderr)
+    else:
+        predictor = _load_predictor(args.checkpoint, args.device, args.classes)
     stop = threading.Event()
     tty = sys.stderr.isatty()
 
@@ -102,16 +117,21 @@ def _predict_to_csv(args) -> int:
 
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl+C: finish the batch, keep the CSV
     try:
-        summary = predict_folder_to_csv(
-            predictor,
-            args.paths,
-            args.csv,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            topk=args.topk,
-            on_progress=progress,
-            stop=stop,
+        opts = dict(
+            batch_size=args.batch_size, workers=args.workers, topk=args.topk, on_progress=progress, stop=stop
         )
+        if nproc > 1:
+            summary = predict_folder_to_csv_procs(
+                args.checkpoint,
+                args.paths,
+                args.csv,
+                nproc,
+                classes_file=args.classes,
+                device=args.device,
+                **opts,
+            )
+        else:
+            summary = predict_folder_to_csv(predictor, args.paths, args.csv, **opts)
     finally:
         signal.signal(signal.SIGINT, previous)
         if tty:

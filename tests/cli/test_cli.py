@@ -179,6 +179,26 @@ def test_predict_csv_streams_and_resumes(capsys, checkpoint, demo_dir, tmp_path)
     assert csv_file.read_text().splitlines() == rows
 
 
+def test_predict_csv_nproc_2_matches_one_process(capsys, checkpoint, demo_dir, tmp_path):
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert run_cli(capsys, "predict", checkpoint, demo_dir / "star", "--csv", one, "--device", "cpu")[0] == 0
+    code, out, err = run_cli(
+        capsys, "predict", checkpoint, demo_dir / "star", "--csv", two, "--nproc", "2", "--device", "cpu"
+    )
+    assert code == 0 and out == "" and "predicting in 2 processes" in err and "wrote 12 rows" in err
+    first = [r.split(",")[:3] for r in one.read_text().splitlines()]
+    assert [r.split(",")[:3] for r in two.read_text().splitlines()] == first  # path, class, prob
+
+
+@pytest.mark.parametrize(
+    "extra, message", [(("--json",), "with --csv alone"), (("--nproc", "0"), "at least 1")]
+)
+def test_predict_nproc_usage_errors(capsys, checkpoint, demo_dir, tmp_path, extra, message):
+    argv = ["predict", checkpoint, demo_dir / "star", "--csv", tmp_path / "p.csv", "--nproc", "2", *extra]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == "" and message in err
+
+
 def test_predict_csv_into_a_missing_folder_fails_before_the_work(capsys, checkpoint, demo_dir, tmp_path):
     for extra in ((), ("--json",)):
         code, out, err = run_cli(

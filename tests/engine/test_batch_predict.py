@@ -12,6 +12,7 @@ import pytest
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.infer.batch import BatchProgress, predict_folder_to_csv
+from resnet_gui.engine.infer.batch_procs import merge_parts, part_files, predict_folder_to_csv_procs
 from resnet_gui.engine.infer.predict import (
     CSV_HEADER,
     Prediction,
@@ -120,3 +121,70 @@ def test_a_csv_that_is_not_ours_is_left_alone(predictor, folder, tmp_path):
     with pytest.raises(EngineError, match="not a predictions CSV"):
         predict_folder_to_csv(predictor, [folder], out, workers=0)
     assert out.read_text() == "name,age\nbob,3\n"
+
+
+# -- --nproc: several processes, one part file each, merged into the CSV -------------------------------
+
+
+def _probs(rows: list[dict]) -> dict[str, list[float]]:
+    return {r["path"]: [float(p.rsplit(":", 1)[1]) for p in r["topk"].split(";")] for r in rows if r["topk"]}
+
+
+def test_nproc_2_gives_one_row_per_image_with_the_same_numbers(checkpoint, predictor, folder, tmp_path):
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    predict_folder_to_csv(predictor, [folder], one, batch_size=4, workers=0)
+    progress: list[BatchProgress] = []
+    summary = predict_folder_to_csv_procs(
+        checkpoint, [folder], two, 2, batch_size=4, workers=0, device="cpu", on_progress=progress.append
+    )
+    assert summary.written == summary.total == 14 and summary.errors == 2 and not summary.stopped
+    assert progress[-1].done == 14 and part_files(two) == []
+    rows1, rows2 = _rows(one), _rows(two)
+    assert [r["path"] for r in rows2] == [r["path"] for r in rows1]  # contiguous shards, merged in order
+    assert [(r["class"], r["error"]) for r in rows2] == [(r["class"], r["error"]) for r in rows1]
+    p1, p2 = _probs(rows1), _probs(rows2)
+    assert p1.keys() == p2.keys() and len(p1) == 12
+    for path, probs in p1.items():
+        assert p2[path] == pytest.approx(probs, abs=1e-5)
+
+
+def test_nproc_stopped_after_the_first_batch_resumes_without_duplicates(checkpoint, folder, tmp_path):
+    out = tmp_path / "preds.csv"
+    stop = threading.Event()
+    stop.set()  # before the start: each process stops after its first batch
+    first = predict_folder_to_csv_procs(
+        checkpoint, [folder], out, 2, batch_size=2, workers=0, device="cpu", stop=stop
+    )
+    assert first.stopped and first.written == 4 and part_files(out) == []
+    assert len({r["path"] for r in _rows(out)}) == len(_rows(out)) == first.written
+    second = predict_folder_to_csv_procs(checkpoint, [folder], out, 2, batch_size=2, workers=0, device="cpu")
+    assert second.already_done == first.written and second.written == 14 - first.written
+    paths = sorted(r["path"] for r in _rows(out))
+    assert paths == sorted(str(p) for p in expand_inputs([folder]))  # each exactly once
+
+
+def test_part_files_a_killed_run_left_are_merged_not_redone(predictor, checkpoint, folder, tmp_path):
+    """A kill leaves the CSV and part files: a torn row, rows the CSV has already (a kill mid-merge)."""
+    out = tmp_path / "preds.csv"
+    paths = [str(p) for p in expand_inputs([folder])]
+    predict_folder_to_csv(predictor, paths[:4], out, workers=0)
+    part0, part1 = Path(f"{out}.part-0"), Path(f"{out}.part-1")
+    predict_folder_to_csv(predictor, paths[2:7], part0, workers=0)  # 2 of them are in the CSV too
+    predict_folder_to_csv(predictor, paths[7:9], part1, workers=0)
+    part1.write_bytes(part1.read_bytes()[:-5])  # its last row torn: that image is predicted again
+    Path(f"{out}.part-x").write_text("not ours")  # not a part file: left alone
+    # forkserver: a child's OS parent is the fork server; it must not read as "the caller is gone"
+    summary = predict_folder_to_csv_procs(
+        checkpoint, [folder], out, 2, batch_size=1, workers=0, device="cpu", mp_context="forkserver"
+    )
+    assert summary.already_done == 8 and summary.written == 6 and part_files(out) == []
+    assert sorted(r["path"] for r in _rows(out)) == sorted(paths)  # each exactly once
+    assert Path(f"{out}.part-x").read_text() == "not ours"
+    assert merge_parts(out) == 0
+
+
+def test_nproc_reports_a_failed_process(folder, tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(EngineError, match="2 of 2 prediction processes failed"):
+        predict_folder_to_csv_procs(bad, [folder], tmp_path / "p.csv", 2, workers=0, device="cpu")
