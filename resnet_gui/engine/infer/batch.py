@@ -70,6 +70,21 @@ class BatchSummary:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def of(
+        cls,
+        csv_path: str | Path,
+        total: int,
+        written: int,
+        already: int,
+        errors: int,
+        stopped: bool,
+        wall_s: float,
+    ) -> BatchSummary:
+        """The summary of a run that wrote `written` rows in `wall_s` seconds (the rate from those)."""
+        rate = written / wall_s if wall_s > 0 else 0.0
+        return cls(str(csv_path), total, written, already, errors, stopped, wall_s, rate)
+
 
 # -- the CSV as a journal -----------------------------------------------------------------------------
 
@@ -293,16 +308,7 @@ def predict_folder_to_csv(
         already,
         errors,
     )
-    return BatchSummary(
-        csv_path=str(csv_path),
-        total=total,
-        written=written,
-        already_done=already,
-        errors=errors,
-        stopped=stopped,
-        wall_s=wall,
-        img_per_s=written / wall if wall > 0 else 0.0,
-    )
+    return BatchSummary.of(csv_path, total, written, already, errors, stopped, wall)
 
 
 def _progress(done: int, total: int, errors: int, ours: int, elapsed: float) -> BatchProgress:

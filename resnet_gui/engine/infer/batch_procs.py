@@ -271,13 +271,5 @@ def predict_folder_to_csv_procs(
             f"{len(failures)} of {len(procs)} prediction processes failed ({said}); the rows of the others "
             f"are in {csv_path}: run again to do the rest"
         )
-    return BatchSummary(
-        csv_path=str(csv_path),
-        total=total,
-        written=written,
-        already_done=already,
-        errors=errors,
-        stopped=any(r["stopped"] for r in results.values()),
-        wall_s=wall,
-        img_per_s=written / wall if wall > 0 else 0.0,
-    )
+    stopped = any(r["stopped"] for r in results.values())
+    return BatchSummary.of(csv_path, total, written, already, errors, stopped, wall)
