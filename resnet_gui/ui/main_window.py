@@ -338,7 +338,7 @@ class MainWindow(QMainWindow):
         s = settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/tab", self.tabs.currentIndex())
-        self.training_view.save_settings()
+        self.training_view.form.save_settings()
         self.training_view.shutdown()
         self.dataset_view.shutdown()
         self.inference_view.shutdown()

@@ -1,4 +1,5 @@
-"""What the Train tab's log says about each engine event: plain text, no widgets (the view appends it)."""
+"""What the Train tab says about a run: a log line per engine event and the progress bar's value; plain
+values, no widgets (the view shows them)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from resnet_gui.format import fmt_pct
 if TYPE_CHECKING:
     from resnet_gui.engine import events as ev
     from resnet_gui.engine.evaluate import EvalResult
+
+
+def progress_permille(start_epoch: int, epochs: int, steps: int, epoch: int, step: int) -> int:
+    """The progress bar's value (0..1000) at `step` of `epoch` (1-based) of a run that began after
+    `start_epoch` completed epochs and has `steps` steps per epoch."""
+    total = max(1, (epochs - start_epoch) * steps)
+    done = (epoch - 1 - start_epoch) * steps + step
+    return int(1000 * min(1.0, max(0.0, done / total)))
 
 
 def started(e: ev.RunStarted) -> list[str]:

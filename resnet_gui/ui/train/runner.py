@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: The Stop button's tooltip: first click (False) or Force stop (True)
+STOP_TIPS = {
+    False: "Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)",
+    True: "End the training process now; the checkpoints saved so far are kept",
+}
+
+
 class TrainRunner:
     """One run at a time: its Worker, its child process (None when training in this process) and the
     spare for the next run."""

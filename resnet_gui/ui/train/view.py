@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
@@ -34,7 +34,7 @@ from resnet_gui.engine import events as ev
 from resnet_gui.engine.config import arch_label
 from resnet_gui.engine.errors import RunCrashed
 from resnet_gui.format import fmt_duration, fmt_pct
-from resnet_gui.ui.common import MessageBar, error_text, mono_font
+from resnet_gui.ui.common import MessageBar, default_runs_dir, error_text, mono_font
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train import log_lines
 from resnet_gui.ui.train.eval_results import EvalResultsPanel
@@ -42,7 +42,7 @@ from resnet_gui.ui.train.form import TrainForm
 from resnet_gui.ui.train.plots import TrainingPlots
 from resnet_gui.ui.train.result_box import ResultBox
 from resnet_gui.ui.train.run_compare import RunCompareBar
-from resnet_gui.ui.train.runner import TrainRunner
+from resnet_gui.ui.train.runner import STOP_TIPS, TrainRunner
 
 if TYPE_CHECKING:
     from resnet_gui.engine.config import TrainConfig, TrainResult
@@ -50,17 +50,7 @@ if TYPE_CHECKING:
     from resnet_gui.ui.jobs import ScanResult
 
 
-def default_runs_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".resnet-gui") / "runs"
-
-
 REVEAL_DELAY_MS = 30  # between the end-of-run steps: the first one's repaint comes in between
-
-STOP_TIPS = {
-    False: "Stop after the current batch; the best checkpoint so far is kept (Ctrl+.)",
-    True: "End the training process now; the checkpoints saved so far are kept",  # Force stop
-}
 
 
 class TrainingView(QWidget):
@@ -199,9 +189,6 @@ class TrainingView(QWidget):
         self.form.set_dataset(result)
         self._update_enabled()
 
-    def save_settings(self) -> None:
-        self.form.save_settings()
-
     # --- enabling ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self.runner.is_running()
@@ -244,7 +231,7 @@ class TrainingView(QWidget):
         except ValueError as exc:
             self._show_error(str(exc))
             return
-        self.save_settings()
+        self.form.save_settings()
         self.plots.reset()
         self.log.clear()
         self._run(config)
@@ -339,14 +326,12 @@ class TrainingView(QWidget):
         self.progress.setFormat(f"Epoch {e.start_epoch + 1}/{e.epochs}")
         self.speed_label.setText(f"{arch_label(e.arch)} on {e.device_name} · {e.img_size} px")
 
-    def _fraction(self, epoch: int, step: int) -> float:
-        total = max(1, (self._epochs - self._start_epoch) * self._steps)
-        done = (epoch - 1 - self._start_epoch) * self._steps + step
-        return min(1.0, max(0.0, done / total))
+    def _progress_value(self, epoch: int, step: int) -> int:
+        return log_lines.progress_permille(self._start_epoch, self._epochs, self._steps, epoch, step)
 
     def _on_step(self, e: ev.StepDone) -> None:
         self.plots.add_step(e.epoch - 1 + e.step / max(1, e.steps), e.loss)
-        self.progress.setValue(int(1000 * self._fraction(e.epoch, e.step)))
+        self.progress.setValue(self._progress_value(e.epoch, e.step))
         stopping = " — stopping…" if self.runner.stopping else ""
         self.progress.setFormat(f"Epoch {e.epoch}/{e.epochs} · step {e.step}/{e.steps}{stopping}")
         self.speed_label.setText(
@@ -357,7 +342,7 @@ class TrainingView(QWidget):
 
     def _on_epoch(self, e: ev.EpochDone) -> None:
         self.plots.add_epoch(e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc)
-        self.progress.setValue(int(1000 * self._fraction(e.epoch, self._steps)))
+        self.progress.setValue(self._progress_value(e.epoch, self._steps))
         self._log(log_lines.epoch(e))
 
     @Slot(object)
