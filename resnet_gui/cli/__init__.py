@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from resnet_gui.cli.common import EXIT_OK, EXIT_USAGE, SUBCOMMANDS, CliError
+from resnet_gui.cli.common import EXIT_OK, EXIT_USAGE, SUBCOMMANDS, CliError, term_safe
 from resnet_gui.cli.parser import build_parser
 
 
@@ -59,7 +59,7 @@ def _run(args, debug: bool) -> int:
     except (CliError, EngineError) as exc:
         if debug:
             raise
-        print(f"error{where}: {exc}", file=sys.stderr)
+        print(f"error{where}: {term_safe(exc)}", file=sys.stderr)  # names may hold escape sequences
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -71,6 +71,7 @@ def _run(args, debug: bool) -> int:
         if debug:
             raise
         print(
-            f"error{where}: {type(exc).__name__}: {exc} (run with --debug for a traceback)", file=sys.stderr
+            f"error{where}: {type(exc).__name__}: {term_safe(exc)} (run with --debug for a traceback)",
+            file=sys.stderr,
         )
         return EXIT_USAGE

@@ -3,17 +3,70 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import unicodedata
+from pathlib import Path
 
 from resnet_gui.format import fmt_duration, fmt_pct
 
 SUBCOMMANDS = ("gui", "demo-data", "train", "predict", "eval", "inspect", "export", "bench")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-EXIT_STOPPED = 130  # predict --csv interrupted by Ctrl+C: the CSV is valid, re-run to continue
+#: Stopped by Ctrl+C or SIGTERM before the end (train: `stopped: true` in --json, checkpoints kept, resume
+#: with --resume; predict --csv: the CSV is valid, re-run to continue). 128 + SIGINT, as shells report.
+EXIT_STOPPED = 130
 
 
 class CliError(Exception):
     """A usage problem found after parsing; printed as `error: ...`, exit 2."""
+
+
+def term_safe(text: object, keep_newlines: bool = False) -> str:
+    """`text` made harmless for a terminal: control and formatting characters (escape sequences, carriage
+    returns, bidi overrides) written as visible escapes (`\\x1b`, `\\u202e`), since class names and file
+    names can come from an untrusted checkpoint or folder. `keep_newlines`: a multi-line table."""
+    out = []
+    for ch in str(text):
+        if keep_newlines and ch == "\n":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def check_input_file(path: str, what: str = "checkpoint") -> None:
+    """A file argument that must exist as a regular file: say exactly what it is instead."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{what} {term_safe(path)} is a folder, not a file")
+    if not p.exists():
+        raise CliError(f"{what} {term_safe(path)} does not exist")
+    if not p.is_file():
+        raise CliError(f"{what} {term_safe(path)} is not a regular file")
+
+
+def check_output_file(path: str | Path, option: str) -> None:
+    """An output file the command will write at the end: checked (by creating and removing a probe file
+    beside it) before any work, so no computed result is lost to a bad path."""
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"{option} {term_safe(path)} is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise CliError(f"{option} {term_safe(path)}: the folder {term_safe(parent)} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CliError(f"{option} {term_safe(path)}: not writable")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CliError(f"{option} {term_safe(path)}: cannot write there ({exc.strerror or exc})") from None
 
 
 # -- progress on stderr ---------------------------------------------------------------------------------
@@ -53,7 +106,9 @@ class TrainProgress:
                 f"training {event.arch} on {event.device_name}: {len(event.classes)} classes, "
                 f"{event.num_train} train / {event.num_val} val images at {event.img_size}px{resumed}"
             )
-            self._line(f"checkpoints -> {event.out_dir}")
+            self._line(f"checkpoints -> {term_safe(event.out_dir)}")
+            for problem in getattr(event, "problems", None) or []:
+                self._line(f"warning: {term_safe(problem)}")
         elif isinstance(event, ev.StepDone) and self.tty:
             width = 24
             filled = int(width * event.step / max(1, event.steps))
@@ -74,7 +129,7 @@ class TrainProgress:
                 f"{val}  {event.img_per_s:.1f} img/s  {event.epoch_s:.1f}s  ETA {_fmt_s(event.eta_s)}{star}"
             )
         elif isinstance(event, ev.ImageSkipped):
-            self._line(f"skipped {event.path}: {event.reason}")
+            self._line(f"skipped {term_safe(event.path)}: {term_safe(event.reason)}")
         elif isinstance(event, ev.EvalDone):
             r = event.result
             self._line(
@@ -86,7 +141,7 @@ class TrainProgress:
             how = "stopped" if r.stopped else "finished"
             best = "" if r.best_val_acc is None else f", best val acc {_pct(r.best_val_acc).strip()}"
             self._line(
-                f"{how} after {r.epochs} epochs in {_fmt_s(r.wall_s)}{best}; best model: {r.checkpoint}"
+                f"{how} after {r.epochs} epochs in {_fmt_s(r.wall_s)}{best}; best model: {term_safe(r.checkpoint)}"
             )
 
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_STOPPED, CliError, _emit_json, _fmt_s
+from resnet_gui.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_STOPPED,
+    CliError,
+    _emit_json,
+    _fmt_s,
+    check_input_file,
+    check_output_file,
+    term_safe,
+)
 from resnet_gui.format import fmt_pct
 
 
 def _load_predictor(checkpoint: str, device: str, classes: str | None):
     from resnet_gui.engine.infer.predict import Predictor
 
-    if not Path(checkpoint).is_file():
-        raise CliError(f"checkpoint {checkpoint} does not exist")
+    check_input_file(checkpoint)
+    if classes:
+        check_input_file(classes, "--classes")
     return Predictor(checkpoint, device=device, classes_file=classes)
 
 
@@ -35,8 +45,8 @@ def cmd_predict(args) -> int:
         return _predict_to_csv(args, nproc)
     if nproc > 1:
         raise CliError("--nproc works with --csv alone (not with --json or --cam)")
-    if args.csv:  # fail before the work, not after it (the CSV was written last)
-        _check_output_file(Path(args.csv))
+    if args.csv:  # fail before the work, not after it (the CSV is written last)
+        check_output_file(args.csv, "--csv")
     predictor = _load_predictor(args.checkpoint, args.device, args.classes)
     paths = expand_inputs(args.paths)
     if not paths:
@@ -53,19 +63,17 @@ def cmd_predict(args) -> int:
             cams[str(path)] = _write_cam(predictor, path, cam_dir, set(cams.values()))
         if not args.json:
             if pred.error:
-                print(f"{path}: error: {pred.error}")
-            else:
-                tops = ", ".join(f"{c} {fmt_pct(p)}" for c, p in pred.topk)
+                print(f"{term_safe(path)}: error: {term_safe(pred.error)}")
+            else:  # class and file names may hold escape sequences: shown, never obeyed
+                tops = ", ".join(f"{term_safe(c)} {fmt_pct(p)}" for c, p in pred.topk)
                 t = pred.timing_ms
                 print(
-                    f"{path}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
+                    f"{term_safe(path)}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
                     f"preprocess {t['preprocess']:.1f}, forward {t['forward']:.1f}]"
                 )
-    if args.csv:
-        write_predictions_csv(results, args.csv)
     if cams:
-        print(f"wrote {len(cams)} Grad-CAM overlay(s) to {cam_dir}", file=sys.stderr)
-    if args.json:
+        print(f"wrote {len(cams)} Grad-CAM overlay(s) to {term_safe(cam_dir)}", file=sys.stderr)
+    if args.json:  # first: a CSV that fails to write now (its folder removed meanwhile) loses nothing
         _emit_json(
             {
                 "checkpoint": args.checkpoint,
@@ -76,20 +84,18 @@ def cmd_predict(args) -> int:
                 ],
             }
         )
+    if args.csv:
+        try:
+            write_predictions_csv(results, args.csv)
+        except OSError as exc:
+            raise CliError(
+                f"could not write --csv {term_safe(args.csv)}: {exc.strerror or exc} (the results are above)"
+            ) from None
     failed = sum(1 for p in results if p.error)
     if failed:
         print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
-
-
-def _check_output_file(path: Path) -> None:
-    if path.is_dir():
-        raise CliError(f"--csv {path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise CliError(f"--csv {path}: the folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise CliError(f"--csv {path}: not writable")
 
 
 def _predict_to_csv(args, nproc: int = 1) -> int:
@@ -98,10 +104,9 @@ def _predict_to_csv(args, nproc: int = 1) -> int:
     from resnet_gui.engine.infer.batch import predict_folder_to_csv
     from resnet_gui.engine.infer.batch_procs import predict_folder_to_csv_procs
 
-    _check_output_file(Path(args.csv))
+    check_output_file(args.csv, "--csv")
     if nproc > 1:
-        if not Path(args.checkpoint).is_file():
-            raise CliError(f"checkpoint {args.checkpoint} does not exist")
+        check_input_file(args.checkpoint)
         print(f"predicting in {nproc} processes", file=sys.stderr)
     else:
         predictor = _load_predictor(args.checkpoint, args.device, args.classes)

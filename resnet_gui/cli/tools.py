@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, CliError, _emit_json
+from resnet_gui.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CliError,
+    _emit_json,
+    check_input_file,
+    check_output_file,
+    term_safe,
+)
 
 
 def cmd_gui(args) -> int:
+    from resnet_gui.ui.xcb_check import display_problem
+
+    problem = display_problem()  # before Qt, which aborts the process (SIGABRT) on a dead display
+    if problem:
+        raise CliError(problem)
     try:
         from resnet_gui.ui.app import run_app
     except ImportError as exc:  # the app is optional for headless use
@@ -17,10 +29,12 @@ def cmd_gui(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from resnet_gui.engine.data.scan import scan_dataset
     from resnet_gui.engine.evaluate import evaluate_checkpoint
 
-    if not Path(args.checkpoint).is_file():
-        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    check_input_file(args.checkpoint)
+    if args.classes:
+        check_input_file(args.classes, "--classes")
     result = evaluate_checkpoint(
         args.checkpoint,
         args.data_dir,
@@ -29,29 +43,45 @@ def cmd_eval(args) -> int:
         workers=args.workers,
         classes_file=args.classes,
     )
+    # what the Dataset view would show: the scan's problems, and 0-byte files among the skipped ones
+    index = scan_dataset(args.data_dir, val_split=0.0)
+    split = "val" if index.split_source == "folders" and index.val else None
+    empties = [p for k, paths in index.empty_files.items() if split is None or k == split for p in paths]
+    known = {s["path"] for s in result.skipped}
+    result.skipped += [{"path": p, "reason": "empty file (0 bytes)"} for p in empties if p not in known]
+    for problem in index.problems:
+        print(f"warning: {term_safe(problem)}", file=sys.stderr)
     if args.json:
-        _emit_json(result.to_json())
+        _emit_json({**result.to_json(), "problems": list(index.problems)})
     else:
-        print(result.to_table())
+        print(term_safe(result.to_table(), keep_newlines=True))
     return EXIT_PARTIAL if result.skipped else EXIT_OK
 
 
 def cmd_inspect(args) -> int:
+    from resnet_gui.engine.config import IMG_SIZE_RANGE
     from resnet_gui.engine.model.describe import describe_model
+    from resnet_gui.engine.model.schema import MAX_CLASSES
 
+    lo, hi = IMG_SIZE_RANGE
+    if args.img_size is not None and not lo <= args.img_size <= hi:
+        raise CliError(f"--img-size {args.img_size} is out of range ({lo}..{hi} px)")
+    if args.num_classes is not None and not 1 <= args.num_classes <= MAX_CLASSES:
+        raise CliError(f"--num-classes {args.num_classes} is out of range (1..{MAX_CLASSES})")
     desc = describe_model(args.model, num_classes=args.num_classes, img_size=args.img_size)
     if args.json:
         _emit_json(desc.to_json())
     else:
-        print(desc.to_table())
+        print(term_safe(desc.to_table(), keep_newlines=True))
     return EXIT_OK
 
 
 def cmd_export(args) -> int:
     from resnet_gui.engine.infer.export import export_model
 
-    if not Path(args.checkpoint).is_file():
-        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    check_input_file(args.checkpoint)
+    if args.out:
+        check_output_file(args.out, "--out")
     out = export_model(args.checkpoint, fmt=args.format, out=args.out)
     print(
         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB; class names and preprocessing inside)",
@@ -67,8 +97,7 @@ def cmd_bench(args) -> int:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise CliError(f"--batch-sizes: expected numbers like 1,8,32, got {args.batch_sizes!r}") from exc
-    if not Path(args.checkpoint).is_file():
-        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    check_input_file(args.checkpoint)
     result = bench_checkpoint(
         args.checkpoint,
         batch_sizes=sizes,

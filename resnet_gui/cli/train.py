@@ -10,7 +10,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, CliError, TrainProgress, _emit_json
+from resnet_gui.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_STOPPED,
+    CliError,
+    TrainProgress,
+    _emit_json,
+    check_input_file,
+)
 
 if TYPE_CHECKING:
     from resnet_gui.engine.config import TrainConfig
@@ -86,8 +94,8 @@ def cmd_train(args) -> int:
     from resnet_gui.engine.train.distributed import launched_rank
     from resnet_gui.engine.train.launch import resolve_nproc
 
-    if args.resume and not Path(args.resume).is_file():
-        raise CliError(f"--resume: {args.resume} does not exist")
+    if args.resume:
+        check_input_file(args.resume, "--resume:")
     try:
         nproc = resolve_nproc(args.nproc)
     except ValueError as exc:
@@ -104,17 +112,20 @@ def cmd_train(args) -> int:
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
 
-    def on_sigint(signum, frame):  # first Ctrl+C: stop cleanly after this batch; second: abort
+    def on_sigint(signum, frame):  # first Ctrl+C (or SIGTERM): stop cleanly after this batch; second: abort
         if stop.is_set():
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        how = "Ctrl+C" if signum == signal.SIGINT else "the signal"
+        print(f"\nstopping after this batch ({how} again to abort)...", file=sys.stderr)
         stop.set()
 
     signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.getsignal(signal.SIGTERM)
     if world > 1:  # the launcher forwards Ctrl+C as SIGINT, and stops ranks with SIGTERM
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    else:  # `kill PID`, a job scheduler's time limit: stop as Ctrl+C does, keeping `last`
+        signal.signal(signal.SIGTERM, on_sigint)
     try:
         result = train(config, on_event=TrainProgress() if rank == 0 else None, stop=stop)
     finally:
@@ -124,6 +135,8 @@ def cmd_train(args) -> int:
         return EXIT_OK
     if args.json:
         _emit_json(result.to_json())
+    if result.stopped:  # a script can tell a stopped run from a finished one (also `stopped: true`)
+        return EXIT_STOPPED
     if result.skipped:  # like eval: the run is usable, but some inputs failed (each was reported above)
         print(f"{len(result.skipped)} file(s) could not be read and were skipped", file=sys.stderr)
         return EXIT_PARTIAL

@@ -30,6 +30,8 @@ BACKBONE_LR_FACTOR = 0.25
 
 #: Bounds a config is checked against (the GUI's spin boxes use the same numbers).
 IMG_SIZE_RANGE = (16, 1024)
+#: Seeds torch and Python's `random` both accept.
+SEED_RANGE = (0, 2**63 - 1)
 EPOCHS_MAX = 1000
 BATCH_SIZE_MAX = 4096
 
@@ -87,6 +89,8 @@ class TrainConfig:
             out.append(f"image size {self.img_size} is out of range ({lo}..{hi} px)")
         if not (0.0 <= self.val_split < 1.0):
             out.append(f"validation split {self.val_split} must be in [0, 1)")
+        if not (SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]):
+            out.append(f"seed {self.seed} is out of range ({SEED_RANGE[0]}..{SEED_RANGE[1]})")
         if self.augment not in AUGMENT_PRESETS:
             out.append(f"unknown augmentation {self.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}")
         return out
@@ -122,6 +126,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
     processes: int = 1  # training processes (DDP world size); train_img_per_s counts all of them
+    problems: list[str] = field(default_factory=list)  # what the dataset scan found (DatasetIndex.problems)
 
     def to_json(self) -> dict:
         return asdict(self)

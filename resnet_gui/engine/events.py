@@ -9,7 +9,7 @@ process streams them as JSON lines, engine/train/runtime.py).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -27,6 +27,7 @@ class RunStarted:
     steps_per_epoch: int
     img_size: int
     out_dir: str
+    problems: list[str] = field(default_factory=list)  # what scan_dataset found wrong with the data
 
 
 @dataclass(frozen=True)

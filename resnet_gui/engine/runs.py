@@ -19,7 +19,7 @@ from typing import Any
 
 from resnet_gui.engine import events as ev
 from resnet_gui.engine.errors import CheckpointError
-from resnet_gui.engine.fileio import atomic_write_bytes
+from resnet_gui.engine.fileio import atomic_write_bytes, folder_locked
 from resnet_gui.engine.model.weights import read_metadata
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class RunInfo:
 
     path: str  # the run folder
     name: str
-    status: str  # "running" | "finished" | "stopped" | "failed" | "unknown" (no run.json)
+    status: str  # "running" | "finished" | "stopped" | "failed" | "interrupted" | "unknown" (no run.json)
     arch: str = ""
     data_dir: str = ""
     classes: list[str] = field(default_factory=list)
@@ -93,6 +93,17 @@ class RunRecorder:
             log.warning("could not write %s: %s", RUN_FILE, exc)
         self.forward(event)
 
+    def interrupted(self) -> None:
+        """The run ended without RunFinished or RunFailed (a second Ctrl+C, SystemExit): say so in run.json.
+        A run killed outright (kill -9) cannot say it; `load_run` finds it by its free folder lock."""
+        if self.run_dir is None or self.record.get("status") != "running":
+            return
+        self.record["status"] = "interrupted"
+        try:
+            self.write()
+        except OSError as exc:
+            log.warning("could not write %s: %s", RUN_FILE, exc)
+
     def write(self) -> None:
         assert self.run_dir is not None
         self.record["updated"] = _now()
@@ -123,6 +134,7 @@ class RunRecorder:
                 device_name=e.device_name,
                 num_train=e.num_train,
                 num_val=e.num_val,
+                problems=list(getattr(e, "problems", []) or []),
                 final={},
                 evaluation=None,
             )
@@ -168,11 +180,14 @@ def load_run(path: str | Path) -> RunInfo | None:
     if record and record.get("format") == RUN_FORMAT:
         ckpts = record.get("checkpoints") or {}
         best = folder / ckpts["best"] if ckpts.get("best") else None
+        status = record.get("status", "unknown")
+        if status == "running" and not folder_locked(folder):  # its process is gone (kill -9, power cut)
+            status = "interrupted"
         return _run_info(
             folder,
             record,
             name=record.get("name", folder.name),
-            status=record.get("status", "unknown"),
+            status=status,
             started=record.get("started", ""),
             updated=record.get("updated", ""),
             final=record.get("final") or {},

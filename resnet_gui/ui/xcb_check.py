@@ -1,4 +1,5 @@
-"""Before Qt starts on Linux/X11: find missing xcb libraries and a missing display, and say what to do.
+"""Before Qt starts on Linux/X11: find missing xcb libraries, a missing display and a display nobody
+answers on (`display_problem`), and say what to do.
 
 Without this, a bare machine dies with Qt's "could not load the Qt platform plugin "xcb"". Here we name
 the missing libraries, the Debian/Ubuntu packages and the `apt-get install` line; as root on
@@ -203,12 +204,16 @@ def ensure_qt_platform(
     check: Callable[[], PlatformReport] | None = None,
     self_install: bool | None = None,
     install: Callable[[list[str]], bool] | None = None,
+    check_display: bool = True,
 ) -> bool:
     """Check (and on root Debian/Ubuntu fix) what Qt needs for a window. False: explained on `out`, give up."""
     check = check or (lambda: check_platform(env))
     report = check()
     if report.ok:
-        return True
+        problem = display_problem(env) if check_display else None
+        if problem:
+            print("resnet-gui: " + problem, file=out, flush=True)
+        return problem is None
     if report.missing and report.packages:
         allowed = can_self_install() if self_install is None else self_install
         if allowed:
@@ -218,3 +223,83 @@ def ensure_qt_platform(
                 return True
     print("resnet-gui: " + report.message(), file=out, flush=True)
     return False
+
+
+# -- the display itself ------------------------------------------------------------------------------------
+
+
+def _xcb_connects(display: str) -> bool | None:
+    """Whether libxcb (what Qt's xcb plugin uses: socket, host and Xauthority alike) connects to
+    `display`; None when libxcb cannot be loaded here."""
+    import ctypes
+
+    name = ctypes.util.find_library("xcb") or "libxcb.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.xcb_connect.restype = ctypes.c_void_p
+    lib.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    lib.xcb_connection_has_error.restype = ctypes.c_int
+    lib.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    lib.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    conn = lib.xcb_connect(display.encode(), None)
+    try:
+        return bool(conn) and lib.xcb_connection_has_error(conn) == 0
+    finally:
+        if conn:
+            lib.xcb_disconnect(conn)
+
+
+def _socket_connects(display: str, timeout: float = 3.0) -> bool:
+    """Without libxcb: whether an X server listens where `display` ("[host]:N[.S]") points."""
+    import socket
+
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    try:
+        if host in ("", "unix") or host.startswith("/"):
+            path = host if host.startswith("/") else f"/tmp/.X11-unix/X{number}"
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                try:
+                    s.connect(path)
+                except OSError:
+                    s.connect("\0" + f"/tmp/.X11-unix/X{number}")  # Linux's abstract socket
+            return True
+        with socket.create_connection((host, 6000 + int(number)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def display_problem(
+    env: Mapping[str, str] | None = None,
+    system: str | None = None,
+    connects: Callable[[str], bool | None] | None = None,
+) -> str | None:
+    """One line saying what to do when Qt would use X11 and DISPLAY names a display nobody answers on
+    (Qt itself aborts the process then, SIGABRT with a page about reinstalling); None when all is well
+    or when another platform is chosen."""
+    env = os.environ if env is None else env
+    system = system or sys.platform
+    platform = env.get("QT_QPA_PLATFORM", "").strip().lower()
+    display = env.get("DISPLAY", "")
+    if not system.startswith("linux") or platform not in ("", "xcb") or not display:
+        return None
+    if platform == "" and env.get("WAYLAND_DISPLAY"):
+        return None  # Qt may use its wayland plugin
+    if connects is None:
+        ok = _xcb_connects(display)
+        if ok is None:
+            ok = _socket_connects(display)
+    else:
+        ok = connects(display)
+    if ok:
+        return None
+    return (
+        f"cannot connect to the X display {display!r} (DISPLAY): no X server answers there; start one "
+        f"(e.g. `Xvfb {display} &`), set DISPLAY to a running one, or use `xvfb-run resnet-gui`"
+    )

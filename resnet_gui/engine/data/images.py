@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import os
+import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -29,6 +30,13 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 # Decompression-bomb limit, in pixels. Pillow itself refuses images above twice its own limit; we apply
 # ours right after reading the header, before any pixel is decoded.
 MAX_IMAGE_PIXELS: int = 89_478_485 * 2
+# Pillow warns (DecompressionBombWarning, printed on stderr) above its own limit, half of ours: set it to
+# ours, so an image we accept decodes silently (Pillow then refuses only above twice ours, as before).
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+#: The longest side may be at most this many times the shortest: a longer image keeps its centre. Every
+#: transform resizes the short side, so a 20000 x 1 PNG (140 bytes) became 5 million x 256 pixels (6 GB,
+#: 15 s) before the centre crop that only ever uses the middle; 10:1 leaves what any crop sees.
+MAX_ASPECT: float = 10.0
 
 # EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
@@ -57,7 +65,7 @@ def load_image(source: ImageSource) -> Image.Image:
         name = getattr(source, "filename", "") or "<image>"
         try:
             source.load()
-            return _to_rgb(_apply_orientation(source), name)
+            return _to_rgb(bound_aspect(_apply_orientation(source)), name)
         except ImageLoadError:
             raise
         except Exception as exc:
@@ -72,7 +80,7 @@ def load_image(source: ImageSource) -> Image.Image:
             # relies on PIL.ImageFile.LOAD_TRUNCATED_IMAGES staying False (its default): never set it.
             img.load()
             oriented = _apply_orientation(img)
-            return _to_rgb(oriented, name)
+            return _to_rgb(bound_aspect(oriented), name)
     finally:
         if owned:
             fp.close()
@@ -96,6 +104,20 @@ def image_info(path: str | os.PathLike) -> dict[str, Any]:
     finally:
         if owned:
             fp.close()
+
+
+def bound_aspect(img: Image.Image, max_aspect: float = MAX_ASPECT) -> Image.Image:
+    """`img`, or its centre when one side is more than `max_aspect` times the other (see MAX_ASPECT)."""
+    w, h = img.size
+    short, long_ = min(w, h), max(w, h)
+    if short == 0 or long_ <= max_aspect * short:
+        return img
+    keep = max(1, math.floor(max_aspect * short))
+    if w > h:
+        left = (w - keep) // 2
+        return img.crop((left, 0, left + keep, h))
+    top = (h - keep) // 2
+    return img.crop((0, top, w, top + keep))
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -123,7 +145,9 @@ def _open_source(source: Any) -> tuple[str, BinaryIO, bool]:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         try:
-            return path, open(path, "rb"), True  # noqa: SIM115 - closed by the caller's finally
+            # O_NONBLOCK: opening a FIFO named b.png must not wait forever for a writer; only regular
+            # files are images (checked on the open descriptor, so nothing can be swapped in between)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         except FileNotFoundError as exc:
             raise ImageLoadError(path, "file not found") from exc
         except IsADirectoryError as exc:
@@ -132,9 +156,30 @@ def _open_source(source: Any) -> tuple[str, BinaryIO, bool]:
             raise ImageLoadError(path, "permission denied") from exc
         except OSError as exc:
             raise ImageLoadError(path, f"cannot open file ({exc.strerror or exc})") from exc
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            what = "is a folder, not an image" if stat.S_ISDIR(mode) else _special_file(mode)
+            raise ImageLoadError(path, what)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return path, os.fdopen(fd, "rb"), True
     if hasattr(source, "read"):
         return str(getattr(source, "name", "<stream>")), source, False
     raise TypeError(f"cannot load an image from {type(source).__name__}")
+
+
+def _special_file(mode: int) -> str:
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a special file"
+    )
+    return f"not a regular file ({kind})"
 
 
 def _check_not_empty(fp: BinaryIO, name: str) -> None:
@@ -253,7 +298,7 @@ def load_image_reduced(
             if img.format in ("JPEG", "MPO") and scale <= 0.5:  # MPO: camera JPEGs with a preview
                 img.draft(img.mode, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
             img.load()  # as in load_image: decode now, so a truncated file fails here
-            return _to_rgb(_apply_orientation(img), name)
+            return _to_rgb(bound_aspect(_apply_orientation(img)), name)
     finally:
         if owned:
             fp.close()

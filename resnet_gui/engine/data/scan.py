@@ -47,6 +47,8 @@ class DatasetIndex:
     split_source: str  # "folders" (train/ + val/ or test/ given) | "auto" (stratified seeded split)
     problems: list[str] = field(default_factory=list)
     empty_classes: list[str] = field(default_factory=list)
+    #: 0-byte image files left out, per split folder ("train", "val" or "all"), sorted
+    empty_files: dict[str, list[str]] = field(default_factory=dict)
 
     def counts(self, split: str = "all") -> dict[str, int]:
         """Images per class (every class listed, in class order) for "train", "val" or "all"."""
@@ -136,6 +138,8 @@ def scan_dataset(root: str | os.PathLike, val_split: float = 0.2, seed: int = 0)
     # split -> class name -> sorted file paths
     found: dict[str, dict[str, list[str]]] = {}
     empty_files: list[str] = []
+    only_empty: set[str] = set()  # class folders holding 0-byte files and nothing else
+    empty_by_split: dict[str, list[str]] = {}
     ancestors = _ancestor_ids(
         root_path
     )  # a link back up (a symlink loop) must not copy the tree into a class
@@ -146,17 +150,30 @@ def scan_dataset(root: str | os.PathLike, val_split: float = 0.2, seed: int = 0)
                 f"{len(loose)} image file(s) directly in {folder} are not in a class folder and were ignored"
             )
         found[split] = {}
+        first_of: dict[tuple[int, int], str] = {}  # a folder linked twice is one class, not two
         for name in class_names:
+            key = _folder_id(os.path.join(folder, name))
+            if key is not None and key in first_of:
+                problems.append(
+                    f"class folder '{name}' is the same folder as '{first_of[key]}' (a link) and was left out"
+                )
+                continue
+            if key is not None:
+                first_of[key] = name
             files, empties = _collect_images(os.path.join(folder, name), ancestors, problems)
             found[split][name] = files
             empty_files.extend(empties)
+            empty_by_split.setdefault(split, []).extend(empties)
+            if empties and not files:
+                only_empty.add(name)
 
     all_names = sorted({name for per_class in found.values() for name in per_class})
     classes = [n for n in all_names if any(per_class.get(n) for per_class in found.values())]
     empty_classes = [n for n in all_names if n not in classes]
 
     for name in empty_classes:
-        problems.append(f"class folder '{name}' has no images and was left out")
+        what = "only empty (0-byte) files" if name in only_empty else "no images"
+        problems.append(f"class folder '{name}' has {what} and was left out")
     for path in sorted(empty_files)[:_MAX_LISTED_PROBLEMS]:
         problems.append(f"{path} is empty (0 bytes) and was skipped")
     if len(empty_files) > _MAX_LISTED_PROBLEMS:
@@ -190,6 +207,7 @@ def scan_dataset(root: str | os.PathLike, val_split: float = 0.2, seed: int = 0)
         split_source=split_source,
         problems=problems,
         empty_classes=empty_classes,
+        empty_files={k: sorted(v) for k, v in empty_by_split.items()},
     )
     log.info(
         "%s: %d classes, %d train / %d val images (%s split)",
@@ -200,6 +218,30 @@ def scan_dataset(root: str | os.PathLike, val_split: float = 0.2, seed: int = 0)
         split_source,
     )
     return index
+
+
+def check_trainable(index: DatasetIndex) -> None:
+    """Refuse what scan_dataset allows for browsing but would make training meaningless: a given train/ and
+    val/ split without a single class in common (every validation image is of a class never trained on)."""
+    if index.split_source != "folders" or not index.train or not index.val:
+        return
+    trained = {s.label for s in index.train}
+    validated = {s.label for s in index.val}
+    if not trained & validated:
+        names = [index.classes[i] for i in sorted(trained)][:5]
+        others = [index.classes[i] for i in sorted(validated)][:5]
+        raise DatasetError(
+            f"the training and validation folders of {index.root} have no class in common "
+            f"(train: {', '.join(names)}; val: {', '.join(others)}): validation accuracy would mean nothing"
+        )
+
+
+def _folder_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _list_dir(folder: str) -> tuple[list[str], list[str]]:
@@ -279,7 +321,7 @@ def _collect_images(
                     except OSError:  # a dangling link or a file removed while we look
                         continue
         except OSError as exc:
-            log.warning("cannot read folder %s: %s", current, exc)
+            log.info("cannot read folder %s: %s", current, exc)  # reported in `problems`
             if problems is not None and len(problems) < _MAX_LISTED_PROBLEMS:
                 reason = (
                     "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))

@@ -32,6 +32,7 @@ from resnet_gui.engine.infer.predict import (
     CSV_HEADER,
     Prediction,
     Predictor,
+    csv_value,
     decode_for,
     expand_inputs,
     prediction_csv_row,
@@ -143,7 +144,7 @@ def open_results_csv(csv_path: str | Path) -> set[str]:
     done = set()
     for row in rows:
         if len(row) == len(CSV_HEADER):
-            done.add(_key(row[0]))
+            done.add(_key(csv_value(row[0])))
         elif row:
             log.warning("%s: ignored a malformed row %r", path, row[:2])
     return done

@@ -82,13 +82,28 @@ def prediction_csv_row(p: Prediction) -> list[str]:
     `class:prob` pairs joined by `;`, timings in ms, error. The one row format (also batch.py's)."""
     t = p.timing_ms or {}
     return [
-        p.path,
-        p.label or "",
+        csv_cell(p.path),
+        csv_cell(p.label or ""),
         f"{p.confidence:.6f}" if p.topk else "",
-        ";".join(f"{c}:{v:.6f}" for c, v in p.topk),
+        csv_cell(";".join(f"{c}:{v:.6f}" for c, v in p.topk)),
         *(f"{t[k]:.3f}" if k in t else "" for k in ("load", "preprocess", "forward", "total")),
-        p.error or "",
+        csv_cell(p.error or ""),
     ]
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading `'` (OWASP), since
+    class names come from the checkpoint and paths from the folder. `csv_value` undoes it."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_value(cell: str) -> str:
+    """The text `csv_cell` was given."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

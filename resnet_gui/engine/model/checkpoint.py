@@ -27,6 +27,7 @@ from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.errors import CheckpointError, EngineError
 from resnet_gui.engine.fileio import atomic_write_bytes, atomic_write_many
 from resnet_gui.engine.model.build import build_model, check_arch
+from resnet_gui.engine.model.schema import check_class_names, check_metadata
 from resnet_gui.engine.model.weights import (
     METADATA_KEY,
     check_finite,
@@ -35,6 +36,7 @@ from resnet_gui.engine.model.weights import (
     infer_arch,
     num_classes_of,
     read_state_dict,
+    state_dict_error,
     torch_load,
 )
 
@@ -284,6 +286,7 @@ def load_checkpoint(
             raise CheckpointError(
                 f"{path.name} is not a resnet-gui checkpoint (format {header.get('format')!r})"
             )
+        check_metadata(header, path.name)  # every field, with training's bounds, named when wrong
         version = int(header.get("version", 0))
         if version > FORMAT_VERSION:
             raise CheckpointError(
@@ -309,8 +312,8 @@ def load_checkpoint(
             )
             log.warning("%s: %s", path.name, meta.warnings[-1])
     if classes_file is not None:
-        meta.classes = read_classes_file(classes_file)
         source = Path(classes_file).name
+        meta.classes = check_class_names(read_classes_file(classes_file), source, "class names")
         if len(meta.classes) != rows:
             raise CheckpointError(
                 f"{source} lists {len(meta.classes)} classes but the checkpoint {path.name} has {rows} outputs"
@@ -335,7 +338,7 @@ def load_model(
     try:
         model.load_state_dict(sd, strict=True, assign=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{Path(path).name} does not fit {meta.arch}: {first_line(exc)}") from exc
+        raise CheckpointError(f"{Path(path).name} does not fit {meta.arch}: {state_dict_error(exc)}") from exc
     leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if leftover:
         raise CheckpointError(f"{Path(path).name} lacks weights for {leftover[0]}")

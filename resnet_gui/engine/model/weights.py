@@ -11,6 +11,7 @@ import json
 import pickle
 import re
 import struct
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,7 @@ __all__ = [
     "num_classes_of",
     "read_metadata",
     "read_state_dict",
+    "state_dict_error",
     "torch_load",
 ]
 
@@ -36,6 +38,11 @@ __all__ = [
 METADATA_KEY = "resnet_gui"
 #: A header longer than this is not a safetensors header (ours are a few kB).
 _MAX_HEADER = 100_000_000
+#: What a torch zip file may declare as its uncompressed contents, in all (ResNet-152 with an Adam state
+#: is ~0.7 GB) and per compressed entry relative to its stored size (torch stores tensors uncompressed: a
+#: deflated entry that expands 1000x is a zip bomb).
+MAX_UNCOMPRESSED_BYTES = 4 * 2**30
+MAX_COMPRESSION_RATIO = 200
 
 # (bottleneck?, blocks per stage) -> arch, as in the ResNet paper's table 1.
 _LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {
@@ -119,6 +126,17 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def state_dict_error(exc: BaseException, limit: int = 300) -> str:
+    """What `load_state_dict`'s RuntimeError names: its first line that says which tensor ("size
+    mismatch for conv1.weight: ... [64, 1, 7, 7] ..., the shape in current model is [64, 3, 7, 7]"),
+    not its heading "Error(s) in loading state_dict for ResNet:"."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    named = [ln for ln in lines if not ln.lower().startswith("error(s) in loading")]
+    text = (named or lines or [type(exc).__name__])[0]
+    text = re.sub(r"torch\.Size\((\[[^\]]*\])\)", r"\1", text).rstrip(".")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _kind(path: Path) -> str:
     """'safetensors', 'torch' or 'unknown', from the first bytes rather than the file name."""
     with open(path, "rb") as f:
@@ -155,7 +173,7 @@ def _safetensors_header(path: Path, size: int) -> tuple[int, dict | None]:
         raise _truncated(path, size, 8 + length)
     try:
         header = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return length, None  # a damaged header: the safetensors parser names it
     return length, header if isinstance(header, dict) else None
 
@@ -168,7 +186,7 @@ def _our_metadata(header: Mapping, name: str) -> dict | None:
         return None
     try:
         data = json.loads(text)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{name} is not a valid checkpoint: metadata is not JSON") from exc
     if not isinstance(data, dict):
         raise CheckpointError(f"{name} is not a valid checkpoint: metadata is not a JSON object")
@@ -221,17 +239,76 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
 # ------------------------------------------------------------------------------------------ torch files
 
 
+#: What the weights-only unpickler says about a pickle that names code or Python objects (as opposed to
+#: one that is merely damaged: "Unsupported operand 69", a bad persistent id, ...).
+_CODE_MARKERS = ("GLOBAL", "Can only build", "Can only create new object", "add_safe_globals")
+
+
+def _check_zip_sizes(path: Path) -> None:
+    """Refuse a torch zip file whose entries declare more than torch could ever need to read, before
+    `torch.load` allocates it (a 3.9 MB deflated file drove it to 10 GB): the declared uncompressed sizes
+    in the central directory, in all and per compressed entry."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return  # not a readable zip: torch.load names the damage
+    total = sum(max(0, i.file_size) for i in infos)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise CheckpointError(
+            f"{path.name} declares {total / 2**30:,.1f} GB of contents (at most "
+            f"{MAX_UNCOMPRESSED_BYTES / 2**30:.0f} GB are read): refused, it is no model checkpoint"
+        )
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED and i.file_size > MAX_COMPRESSION_RATIO * max(
+            i.compress_size, 1024
+        ):
+            raise CheckpointError(
+                f"{path.name} holds an entry ({i.filename}) compressed {i.file_size / max(i.compress_size, 1):,.0f}"
+                f" times ({i.file_size / 2**20:,.0f} MB unpacked): refused as a zip bomb"
+            )
+
+
+def _pickle_parses(path: Path, limit: int = 64 * 2**20) -> bool:
+    """Whether the file's (first) pickle is a well-formed opcode stream (`pickletools` only parses it,
+    never runs it): a valid pickle the weights-only unpickler refused holds objects besides tensors; one
+    that does not parse is merely damaged."""
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                entry = next((i for i in z.infolist() if i.filename.endswith("data.pkl")), None)
+                if entry is None or entry.file_size > limit:
+                    return False
+                data = z.read(entry)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit)
+        for _ in pickletools.genops(data):
+            pass
+    except Exception:  # any parse error: damaged bytes
+        return False
+    return True
+
+
 def torch_load(path: Path) -> object:
-    """`torch.load(weights_only=True)` on the CPU; code or Python objects in the pickle are refused."""
+    """`torch.load(weights_only=True)` on the CPU; code or Python objects in the pickle are refused, and
+    so is a zip file that declares more contents than any checkpoint (`_check_zip_sizes`)."""
+    _check_zip_sizes(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+        text = str(exc)
+        if any(marker in text for marker in _CODE_MARKERS) or _pickle_parses(path):
             raise CheckpointError(
                 f"{path.name} contains pickled code or Python objects besides tensors and was refused "
                 "(only plain weights are loaded, never code)"
             ) from exc
-        raise CheckpointError(f"{path.name} is not a valid checkpoint: {first_line(exc)}") from exc
+        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported operand" in ln), "")
+        raise CheckpointError(
+            f"{path.name} is damaged: its pickle cannot be read{f' ({detail})' if detail else ''}"
+        ) from exc
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as exc:
         raise CheckpointError(f"{path.name} is not a valid checkpoint: {first_line(exc)}") from exc
 
@@ -275,10 +352,12 @@ def check_finite(name: str, sd: Mapping[str, Tensor]) -> None:
 def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
     """Weights of any supported file, plus our parsed header metadata (None for foreign files)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file")
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not path.is_file():
-        raise CheckpointError(f"{path} is not a file")
+        raise CheckpointError(f"checkpoint {path} is not a regular file")
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes): the copy or download did not finish")

@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from resnet_gui.engine import fileio
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig, TrainResult
-from resnet_gui.engine.data.scan import DatasetIndex, auto_img_size, scan_dataset
+from resnet_gui.engine.data.scan import DatasetIndex, auto_img_size, check_trainable, scan_dataset
 from resnet_gui.engine.device import DevicePlan, device_name, device_plan, plan_settings, resolve_device
 from resnet_gui.engine.errors import DeviceOutOfMemory, EngineError
 from resnet_gui.engine.evaluate import evaluate, evaluate_model
@@ -67,7 +68,7 @@ def train(
     """Run a training job, reporting events; honours `stop` within one batch. Raises EngineError on bad input.
     Under a launcher (WORLD_SIZE > 1) this is one rank of a DDP run; `on_event` is only called on rank 0."""
     stop = stop or threading.Event()
-    with process_group(config.device) as dist:
+    with process_group(config.device) as dist, fileio.lock_scope():  # the run folder's lock ends here
         # rank 0 keeps <run folder>/run.json and passes events on; the other ranks say nothing
         emit = RunRecorder(asdict(config), on_event) if dist.is_main else _discard
         try:
@@ -78,6 +79,10 @@ def train(
         except Exception as exc:
             msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
             emit(RunFailed(msg))
+            raise
+        except BaseException:  # a second Ctrl+C, SystemExit: run.json says "interrupted", not "running"
+            if isinstance(emit, RunRecorder):
+                emit.interrupted()
             raise
         release_device_memory()
         emit(RunFailed(msg))
@@ -104,7 +109,7 @@ class _Progress:
         for path, reason in items:
             if path not in self.skipped:
                 self.skipped[path] = reason
-                log.warning("skipped %s: %s", path, reason)
+                log.info("skipped %s: %s", path, reason)  # the ImageSkipped event is what callers show
                 self.emit(ImageSkipped(path, reason))
 
     def mean_epoch_s(self) -> float:
@@ -128,6 +133,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
     plan = device_plan(device, amp=cfg.amp, **shares)
     gen = _seed_everything(cfg.seed)
     index = scan_dataset(cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
+    check_trainable(index)  # e.g. train/ and val/ without a class in common
     if start and start.meta.classes != index.classes:
         raise EngineError(
             f"the checkpoint was trained on classes {start.meta.classes} but {cfg.data_dir} has {index.classes}"
@@ -175,6 +181,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
                 steps_per_epoch=len(loaders.train),
                 img_size=img_size,
                 out_dir=str(saver.run_dir),
+                problems=list(index.problems),
             )
         )
         log.info(
@@ -271,6 +278,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
         history=progress.history,
         evaluation=evaluation,
         processes=dist.world,
+        problems=list(index.problems),
     )
     emit(RunFinished(result))
     return result

@@ -1,8 +1,9 @@
 """What a `--resume` run continues from, read once, up front: weights, training state, the resumed config.
 
-`resume_point(config)` loads the checkpoint named by `config.resume` (or the run's `last` when the named
-file has no training state beside it) and computes the config the continued run trains with; the loop then
-builds everything from `point.config` and never looks at the original again.
+`resume_point(config)` loads exactly the checkpoint named by `config.resume` (with the training state
+beside it when there is one of the same epoch; never a sibling file instead) and computes the config the
+continued run trains with; the loop then builds everything from `point.config` and never looks at the
+original again. Where the continued run writes is `saver.run_folder`'s decision.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 import torch
 
 from resnet_gui.engine.config import TrainConfig
+from resnet_gui.engine.errors import CheckpointError
 from resnet_gui.engine.model import checkpoint as ckpt
+from resnet_gui.engine.model.weights import first_line
 from resnet_gui.engine.train.optim import load_scheduler_state
 
 log = logging.getLogger(__name__)
@@ -75,24 +78,55 @@ class ResumePoint:
         state = self.state
         if not state:
             return
-        optimizer.load_state_dict(state["optimizer"])
-        load_scheduler_state(scheduler, state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
-        if "loader_rng" in state:
-            loader_rng.set_state(state["loader_rng"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            load_scheduler_state(scheduler, state["scheduler"])
+            if scaler is not None and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            if "torch_rng" in state:
+                torch.set_rng_state(state["torch_rng"])
+            if "loader_rng" in state:
+                loader_rng.set_state(state["loader_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            name = ckpt.training_state_path(self.path).name
+            raise CheckpointError(f"{name} does not fit this run: {first_line(exc)}") from exc
 
 
-def resumed_config(config: TrainConfig, meta: ckpt.CheckpointMeta) -> TrainConfig:
-    """The resumed run keeps its architecture, image size and recipe; epochs/out/device may change."""
+def _check_kept(saved: dict, name: str) -> None:
+    """The settings a resumed run keeps must have the type training gives them (the file is untrusted)."""
+    from resnet_gui.engine.config import DEFAULTS
+
+    for key in KEPT_FROM_CHECKPOINT:
+        if key not in saved or key == "arch":
+            continue
+        value, default = saved[key], getattr(DEFAULTS, key)
+        expected = (float, int) if isinstance(default, float) or key == "lr" else (type(default),)
+        ok = (value is None and key == "lr") or (
+            isinstance(value, expected) and (isinstance(default, bool) or not isinstance(value, bool))
+        )
+        if not ok:
+            raise CheckpointError(
+                f"{name} is not a valid checkpoint: metadata field 'config.{key}' has an unusable value "
+                f"{value!r:.40}"
+            )
+
+
+def resumed_config(
+    config: TrainConfig, meta: ckpt.CheckpointMeta, name: str = "the checkpoint"
+) -> TrainConfig:
+    """The resumed run keeps its architecture, image size and recipe; epochs/out/device may change.
+    Settings it keeps are checked as any config is (CheckpointError naming the field)."""
     saved = meta.config or {}
+    _check_kept(saved, name)
     keep = {k: saved[k] for k in KEPT_FROM_CHECKPOINT if k in saved}
     keep["arch"] = meta.arch
     # "pretrained" stays for the LR recipe; the weights themselves come from the checkpoint
     keep["img_size"] = meta.img_size
-    return replace(config, **keep)
+    resumed = replace(config, **keep)
+    problems = resumed.problems()
+    if problems:
+        raise CheckpointError(f"{name} cannot be continued: its saved settings are invalid ({problems[0]})")
+    return resumed
 
 
 def resume_point(config: TrainConfig) -> ResumePoint | None:
@@ -102,15 +136,12 @@ def resume_point(config: TrainConfig) -> ResumePoint | None:
     path = Path(config.resume)
     weights, meta = ckpt.load_checkpoint(path)
     state_file = ckpt.training_state_path(path)
-    if not state_file.exists():
-        last = path.with_name("last.safetensors")
-        if last.exists() and ckpt.training_state_path(last).exists() and last != path:
-            log.info("resuming from %s (the latest state of the run %s belongs to)", last, path)
-            path, state_file = last, ckpt.training_state_path(last)
-            weights, meta = ckpt.load_checkpoint(path)
     state = ckpt.load_training_state(state_file) if state_file.exists() else None
     saved_epoch = (meta.metrics or {}).get("epoch")
-    if state is not None and saved_epoch is not None and int(state.get("epoch", -1)) != int(saved_epoch):
+    state_epoch = state.get("epoch") if state is not None else None
+    if state is not None and not isinstance(state_epoch, int):
+        raise CheckpointError(f"{state_file.name} is not a training state: it has no epoch count")
+    if state is not None and saved_epoch is not None and state_epoch != int(saved_epoch):
         log.warning(
             "%s does not belong to %s (epoch %s vs %s): ignored",
             state_file,
@@ -121,4 +152,4 @@ def resume_point(config: TrainConfig) -> ResumePoint | None:
         state = None
     if state is None:
         log.warning("no training state beside %s: weights resume, optimizer and schedule start fresh", path)
-    return ResumePoint(path, resumed_config(config, meta), weights, meta, state)
+    return ResumePoint(path, resumed_config(config, meta, path.name), weights, meta, state)

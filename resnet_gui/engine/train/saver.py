@@ -67,11 +67,39 @@ class ModelCard:
         )
 
 
+def continued_folder(config: TrainConfig) -> Path | None:
+    """The folder a `--resume` run continues in: the checkpoint's own run folder when the checkpoint is that
+    run's `last.safetensors`, `out_dir` is the default or that folder's parent, and a `best.safetensors`
+    beside it (if any) is of the same model (architecture and classes). None otherwise: the run then gets
+    a fresh folder in `out_dir`, so it never replaces a model it did not produce."""
+    from resnet_gui.engine.config import DEFAULTS
+    from resnet_gui.engine.model.weights import read_metadata
+
+    path = Path(str(config.resume)).resolve()
+    folder = path.parent
+    if path.name != LAST:
+        return None
+    if config.out_dir != DEFAULTS.out_dir and Path(config.out_dir).resolve() != folder.parent:
+        return None
+    best = folder / BEST
+    if best.exists():
+        try:
+            mine, theirs = read_metadata(path) or {}, read_metadata(best) or {}
+        except CheckpointError:
+            return None
+        if (mine.get("arch"), mine.get("classes")) != (theirs.get("arch"), theirs.get("classes")):
+            return None
+    return folder
+
+
 def run_folder(config: TrainConfig, dataset_root: str) -> Path:
-    """Where a run's files go: a resumed run stays in its folder; a new one gets a fresh folder inside
-    `out_dir`, named `run_name` or `<dataset>-<arch>-<timestamp>` (`-2`, `-3`, ... when taken)."""
+    """Where a run's files go: a resumed run stays in its folder when it continues that run's `last`
+    (`continued_folder`); any other run gets a fresh folder inside `out_dir`, named `run_name` or
+    `<dataset>-<arch>-<timestamp>` (`-2`, `-3`, ... when taken)."""
     if config.resume:
-        return Path(config.resume).resolve().parent
+        folder = continued_folder(config)
+        if folder is not None:
+            return folder
     name = (
         config.run_name or f"{Path(dataset_root).name or 'data'}-{config.arch}-{datetime.now():%Y%m%d-%H%M%S}"
     )
@@ -117,15 +145,22 @@ class CheckpointSaver:
         self.enabled = enabled
         self.best_val_acc = best_val_acc
         self._have_best = resumed and self.best_path.exists()  # a fresh run's folder holds no best yet
+        self.lock = fileio.FolderLock(self.run_dir)
 
     def prepare(self) -> None:
-        """Fail early, with a clear message, when the run folder cannot hold the checkpoints (creates it),
-        and remove the temp files a killed run left beside it."""
+        """Fail early, with a clear message, when the run folder cannot hold the checkpoints (creates it)
+        or another run writes it (its FolderLock, held from here to the end of the run), and remove the
+        temp files a killed run left there and beside it."""
         if not self.enabled:
             return
         model_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
         fileio.check_writable(self.run_dir, need_bytes=5 * model_bytes)  # best + last + state + a temp copy
+        self.lock.acquire()
         fileio.clean_stale_temp_files(self.run_dir.parent, recursive=True)
+
+    def close(self) -> None:
+        """The run is over: let another run write this folder."""
+        self.lock.release()
 
     def is_best(self, val_acc: float | None, train_loss: float) -> bool:
         """Whether the epoch just done beats the best so far; if so it becomes the best."""
