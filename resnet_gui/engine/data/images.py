@@ -147,7 +147,7 @@ def _open_source(source: Any) -> tuple[str, BinaryIO, bool]:
         try:
             # O_NONBLOCK: opening a FIFO named b.png must not wait forever for a writer; only regular
             # files are images (checked on the open descriptor, so nothing can be swapped in between)
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            fp = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 - closed by the caller's finally
         except FileNotFoundError as exc:
             raise ImageLoadError(path, "file not found") from exc
         except IsADirectoryError as exc:
@@ -156,17 +156,21 @@ def _open_source(source: Any) -> tuple[str, BinaryIO, bool]:
             raise ImageLoadError(path, "permission denied") from exc
         except OSError as exc:
             raise ImageLoadError(path, f"cannot open file ({exc.strerror or exc})") from exc
-        mode = os.fstat(fd).st_mode
+        mode = os.fstat(fp.fileno()).st_mode
         if not stat.S_ISREG(mode):
-            os.close(fd)
+            fp.close()
             what = "is a folder, not an image" if stat.S_ISDIR(mode) else _special_file(mode)
             raise ImageLoadError(path, what)
         if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return path, os.fdopen(fd, "rb"), True
+            os.set_blocking(fp.fileno(), True)
+        return path, fp, True
     if hasattr(source, "read"):
         return str(getattr(source, "name", "<stream>")), source, False
     raise TypeError(f"cannot load an image from {type(source).__name__}")
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _special_file(mode: int) -> str:
