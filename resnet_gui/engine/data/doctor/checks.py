@@ -66,12 +66,16 @@ def inspect_image(path: str, label: int, split: str, with_features: bool = True)
 
 def file_findings(facts: list[ImageFacts]) -> dict[str, list[dict]]:
     """unreadable (truncated among them, with the reason), tiny, huge, extreme aspect, mixed mode."""
-    out: dict[str, list[dict]] = {k: [] for k in ("unreadable", "tiny", "huge", "extreme_aspect", "mixed_mode")}
+    out: dict[str, list[dict]] = {
+        k: [] for k in ("unreadable", "tiny", "huge", "extreme_aspect", "mixed_mode")
+    }
     modes = Counter(f.mode for f in facts if f.usable)
     usual = modes.most_common(1)[0][0] if modes else ""
     for f in facts:
         if not f.usable:
-            out["unreadable"].append({"path": f.path, "reason": f.error, "truncated": "truncat" in (f.error or "")})
+            out["unreadable"].append(
+                {"path": f.path, "reason": f.error, "truncated": "truncat" in (f.error or "")}
+            )
             continue
         short, long = sorted((f.width, f.height))
         if short < TINY_SIDE:

@@ -39,13 +39,17 @@ def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, nu
     mean = x_train.mean(0)
     std = x_train.std(0) + 1e-6
     with restored_threads(), torch.no_grad():
-        torch.set_num_threads(1)  # a few hundred columns: more threads only wait for each other (5x slower on 2 busy cores)
+        torch.set_num_threads(
+            1
+        )  # a few hundred columns: more threads only wait for each other (5x slower on 2 busy cores)
         xt = torch.from_numpy(((x_train - mean) / std).astype(np.float32))
         yt = torch.from_numpy(y_train.astype(np.int64))
         xs = torch.from_numpy(((x_test - mean) / std).astype(np.float32))
         w = torch.zeros(xt.shape[1], num_classes, requires_grad=True)
         b = torch.zeros(num_classes, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=_STEPS, history_size=20, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [w, b], lr=1.0, max_iter=_STEPS, history_size=20, line_search_fn="strong_wolfe"
+        )
 
         def closure():
             opt.zero_grad()

@@ -69,7 +69,9 @@ def phash(img: Image.Image) -> int:
 
 def thumbnail(img: Image.Image) -> np.ndarray:
     """32x32 grey uint8 thumbnail: what `pixel_diff` compares."""
-    return np.asarray(img.convert("L").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS), dtype=np.uint8)
+    return np.asarray(
+        img.convert("L").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS), dtype=np.uint8
+    )
 
 
 def pixel_diff(a: np.ndarray, b: np.ndarray) -> float:

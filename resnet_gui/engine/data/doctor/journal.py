@@ -274,7 +274,9 @@ class Journal:
             elif e.get("op") in ("commit", "rollback"):
                 open_ids.pop(e.get("id"), None)
         for change_id, e in open_ids.items():
-            log.warning("journal %s: change #%d was interrupted; putting its files back", self.root, change_id)
+            log.warning(
+                "journal %s: change #%d was interrupted; putting its files back", self.root, change_id
+            )
             self._roll_back([(m[0], m[1]) for m in e.get("moves", [])])
             self._append({"op": "rollback", "id": change_id})
 
@@ -340,7 +342,7 @@ class Journal:
         return out
 
     def _split_prefix(self, rel: str) -> str:
-        """"train/" for train/cat/x.jpg in a train/ + val/ layout, "" for cat/x.jpg."""
+        """ "train/" for train/cat/x.jpg in a train/ + val/ layout, "" for cat/x.jpg."""
         first = rel.split("/", 1)[0]
         if first.lower() in (*_TRAIN_NAMES, *_VAL_NAMES, *_TEST_NAMES) and self._has_split_layout():
             return first + "/"

@@ -86,7 +86,9 @@ class DoctorReport:
                 "accuracy is too optimistic; remove one copy of each"
             )
         if self.unreadable:
-            out.append(f"{len(self.unreadable)} unreadable file(s): training skips them; remove or replace them")
+            out.append(
+                f"{len(self.unreadable)} unreadable file(s): training skips them; remove or replace them"
+            )
         if self.label_issues:
             out.append(
                 f"{len(self.label_issues)} suspected label error(s): look at each, then move it to the "
@@ -94,9 +96,13 @@ class DoctorReport:
             )
         if self.duplicates:
             n = sum(len(g) - 1 for g in self.duplicates)
-            out.append(f"{len(self.duplicates)} group(s) of exact duplicates ({n} extra copies): remove the copies")
+            out.append(
+                f"{len(self.duplicates)} group(s) of exact duplicates ({n} extra copies): remove the copies"
+            )
         if self.near_duplicates:
-            out.append(f"{len(self.near_duplicates)} group(s) of near-duplicates: check whether they are the same photo")
+            out.append(
+                f"{len(self.near_duplicates)} group(s) of near-duplicates: check whether they are the same photo"
+            )
         if self.imbalance.get("suggest_balance"):
             out.append("imbalance: " + self.imbalance["advice"])
         for key, words in (
@@ -147,7 +153,9 @@ def check_dataset(
         embeddings = checkpoint_embeddings(checkpoint, [f.path for f in good], device, emit, stop)
         stopped = embeddings is None
     near = hashing.near_pairs([f.dhash for f in good], [f.phash for f in good])
-    near = [(a, b) for a, b in near if hashing.pixel_diff(good[a].thumb, good[b].thumb) <= hashing.NEAR_PIXEL_DIFF]
+    near = [
+        (a, b) for a, b in near if hashing.pixel_diff(good[a].thumb, good[b].thumb) <= hashing.NEAR_PIXEL_DIFF
+    ]
     if embeddings is not None:
         near = sorted(set(near) | set(hashing.cosine_pairs(embeddings, EMBED_NEAR_COSINE)))
 
@@ -166,7 +174,9 @@ def check_dataset(
         def on_fold(done: int, total: int) -> None:
             emit(DoctorProgress("cross-validating", done, total), force=True)
 
-        probs = out_of_sample_probs(x, labels, len(index.classes), k=folds, seed=seed, on_fold=on_fold, stop=stop)
+        probs = out_of_sample_probs(
+            x, labels, len(index.classes), k=folds, seed=seed, on_fold=on_fold, stop=stop
+        )
         if probs is None:
             stopped = True
         else:
@@ -225,7 +235,9 @@ def _leakage(facts: list[ImageFacts], exact: list[list[int]], near: list[tuple[i
     """Each (train, val) pair of the same (exact) or near-same (near) image."""
     out: list[dict] = []
     seen: set[tuple[str, str]] = set()
-    pairs = [(a, b, "exact") for g in exact for a in g for b in g if a < b] + [(a, b, "near") for a, b in near]
+    pairs = [(a, b, "exact") for g in exact for a in g for b in g if a < b] + [
+        (a, b, "near") for a, b in near
+    ]
     for a, b, kind in pairs:
         fa, fb = facts[a], facts[b]
         if {fa.split, fb.split} != {"train", "val"}:
@@ -240,7 +252,9 @@ def _leakage(facts: list[ImageFacts], exact: list[list[int]], near: list[tuple[i
 class _Throttled:
     """Passes progress on at most PROGRESS_PER_S times a second (and the last step of each stage)."""
 
-    def __init__(self, on_event: Callable[[object], None] | None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, on_event: Callable[[object], None] | None, clock: Callable[[], float] = time.monotonic
+    ):
         self.on_event, self.clock, self.last = on_event, clock, -1e9
 
     def __call__(self, p: DoctorProgress, force: bool = False) -> None:
