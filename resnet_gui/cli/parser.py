@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_gui import __version__
+from resnet_gui.cli.doctor import add_doctor_commands
 from resnet_gui.cli.predict import cmd_predict
 from resnet_gui.cli.tools import cmd_bench, cmd_eval, cmd_export, cmd_gui, cmd_inspect
 from resnet_gui.cli.train import cmd_demo_data, cmd_train
@@ -132,4 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP (float16) rows")
     sp.add_argument("--json", action="store_true")
+
+    add_doctor_commands(add)  # doctor, relabel, remove, keep, undo, redo (cli/doctor.py)
     return p
