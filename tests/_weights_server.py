@@ -141,7 +141,11 @@ def serve_as_imagenet(monkeypatch: pytest.MonkeyPatch, server: WeightsServer, da
             return found
         return [
             hub.WeightsSource(
-                url=server.url(name), filename=name, arch="resnet18", num_classes=1000, size_mb=0.1,
+                url=server.url(name),
+                filename=name,
+                arch="resnet18",
+                num_classes=1000,
+                size_mb=0.1,
                 label=found[0].label,
             )
         ]

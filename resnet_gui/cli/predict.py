@@ -9,14 +9,14 @@ import threading
 from pathlib import Path
 
 from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_STOPPED, CliError, _emit_json, _fmt_s
+from resnet_gui.cli.weights import check_model
 from resnet_gui.format import fmt_pct
 
 
 def _load_predictor(checkpoint: str, device: str, classes: str | None):
     from resnet_gui.engine.infer.predict import Predictor
 
-    if not Path(checkpoint).is_file():
-        raise CliError(f"checkpoint {checkpoint} does not exist")
+    check_model(checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     return Predictor(checkpoint, device=device, classes_file=classes)
 
 
@@ -100,8 +100,7 @@ def _predict_to_csv(args, nproc: int = 1) -> int:
 
     _check_output_file(Path(args.csv))
     if nproc > 1:
-        if not Path(args.checkpoint).is_file():
-            raise CliError(f"checkpoint {args.checkpoint} does not exist")
+        check_model(args.checkpoint)
         print(f"predicting in {nproc} processes", file=sys.stderr)
     else:
         predictor = _load_predictor(args.checkpoint, args.device, args.classes)

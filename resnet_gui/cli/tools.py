@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, CliError, _emit_json
+from resnet_gui.cli.weights import check_model, default_export_name
 
 
 def cmd_gui(args) -> int:
@@ -19,8 +19,7 @@ def cmd_gui(args) -> int:
 def cmd_eval(args) -> int:
     from resnet_gui.engine.evaluate import evaluate_checkpoint
 
-    if not Path(args.checkpoint).is_file():
-        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     result = evaluate_checkpoint(
         args.checkpoint,
         args.data_dir,
@@ -50,9 +49,10 @@ def cmd_inspect(args) -> int:
 def cmd_export(args) -> int:
     from resnet_gui.engine.infer.export import export_model
 
-    if not Path(args.checkpoint).is_file():
-        raise CliError(f"checkpoint {args.checkpoint} does not exist")
-    out = export_model(args.checkpoint, fmt=args.format, out=args.out)
+    check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
+    out = export_model(
+        args.checkpoint, fmt=args.format, out=args.out or default_export_name(args.checkpoint, args.format)
+    )
     print(
         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB; class names and preprocessing inside)",
         file=sys.stderr,
@@ -67,8 +67,7 @@ def cmd_bench(args) -> int:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise CliError(f"--batch-sizes: expected numbers like 1,8,32, got {args.batch_sizes!r}") from exc
-    if not Path(args.checkpoint).is_file():
-        raise CliError(f"checkpoint {args.checkpoint} does not exist")
+    check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     result = bench_checkpoint(
         args.checkpoint,
         batch_sizes=sizes,

@@ -32,10 +32,10 @@ def cmd_demo_data(args) -> int:
 
 
 def _parse_pretrained(value: str) -> str:
-    if value in ("none", "imagenet"):
+    if value in ("none", "imagenet") or value.lower().startswith(("http://", "https://")):
         return value
     if not Path(value).is_file():
-        raise CliError(f"--pretrained: {value} is not 'none', 'imagenet' or an existing weights file")
+        raise CliError(f"--pretrained: {value} is not 'none', 'imagenet', a URL or an existing weights file")
     return value
 
 
@@ -93,6 +93,10 @@ def cmd_train(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     rank, world = launched_rank()
+    if world == 1:  # fetched once, before any rank starts (the ranks find it in the cache)
+        from resnet_gui.cli.weights import fetch_pretrained
+
+        fetch_pretrained(_parse_pretrained(args.pretrained), args.arch)
     if nproc > 1 and world == 1:
         return _train_ranks(args, nproc)
 

@@ -16,9 +16,7 @@ from tests._weights_server import (
     closed_port_url,
     saved,
     serve_as_imagenet,
-    server,  # noqa: F401
     skeleton_resnet18,
-    torch_home,  # noqa: F401
 )
 
 

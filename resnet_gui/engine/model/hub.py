@@ -208,9 +208,7 @@ def check_weights_file(path: str | Path, arch: str | None = None, num_classes: i
             f"choose {arch_label(found)} or another file"
         )
     if num_classes is not None and num_classes_of(sd) != num_classes:
-        raise CheckpointError(
-            f"{path.name} has {num_classes_of(sd)} outputs, not the {num_classes} expected"
-        )
+        raise CheckpointError(f"{path.name} has {num_classes_of(sd)} outputs, not the {num_classes} expected")
     check_finite(path.name, sd)
     return found
 
@@ -227,7 +225,7 @@ def _verify(tmp: Path, source: WeightsSource, done: int, total: int | None) -> N
         digest = _sha256(tmp)
         if not digest.startswith(prefix):
             raise DownloadFailed(
-                f"{source.filename} from {source.url} is corrupt (its SHA-256 starts {digest[:len(prefix)]}, "
+                f"{source.filename} from {source.url} is corrupt (its SHA-256 starts {digest[: len(prefix)]}, "
                 f"not {prefix}); nothing was saved to {cache_dir()}"
             )
     try:
@@ -284,7 +282,9 @@ def download(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DownloadFailed(f"cannot create the weights folder {target.parent}: {exc.strerror or exc}") from exc
+        raise DownloadFailed(
+            f"cannot create the weights folder {target.parent}: {exc.strerror or exc}"
+        ) from exc
     clean_stale_temp_files(target.parent)  # what a killed download left
     log.info("downloading %s to %s", source.url, target)
     stop = stop or threading.Event()
@@ -305,7 +305,11 @@ def download(
                         raise DownloadCancelled(f"download of {source.filename} cancelled; nothing was saved")
                     try:
                         block = response.read(CHUNK)
-                    except (OSError, ValueError, http.client.HTTPException) as exc:  # reset, timeout, cut short
+                    except (
+                        OSError,
+                        ValueError,
+                        http.client.HTTPException,
+                    ) as exc:  # reset, timeout, cut short
                         raise _network_error(source.url, exc) from exc
                     if not block:
                         break

@@ -49,7 +49,7 @@ def is_spec(text: object) -> bool:
 
 
 def parse_spec(text: str) -> str:
-    """"imagenet:ResNet50" -> "resnet50"; EngineError listing the choices for an unknown arch."""
+    """ "imagenet:ResNet50" -> "resnet50"; EngineError listing the choices for an unknown arch."""
     text = os.fspath(text)
     arch = text.strip()[len(PREFIX) :].strip().lower().replace("-", "")
     if arch not in ARCHS:
