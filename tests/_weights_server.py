@@ -10,6 +10,7 @@ import hashlib
 import io
 import socket
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +25,7 @@ class WeightsServer:
         self.files: dict[str, bytes] = {}
         self.status: dict[str, int] = {}  # name -> HTTP status to answer instead
         self.truncate: set[str] = set()  # names whose body stops half-way
+        self.slow: set[str] = set()  # names sent in 64 KiB pieces 20 ms apart (time to press Cancel)
         self.requests: Counter[str] = Counter()
         owner = self
 
@@ -55,6 +57,15 @@ class WeightsServer:
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if name in owner.slow:
+                    try:
+                        for i in range(0, len(data), 1 << 16):
+                            self.wfile.write(data[i : i + (1 << 16)])
+                            self.wfile.flush()
+                            time.sleep(0.02)
+                    except (BrokenPipeError, ConnectionResetError):  # the client cancelled
+                        pass
                     return
                 self.wfile.write(data)
 
