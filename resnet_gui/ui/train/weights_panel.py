@@ -32,7 +32,7 @@ OK_STYLE = "color: palette(text);"
 ERROR_STYLE = "color: #b00020;"
 
 
-def _mb(size_mb: float | None) -> str:
+def size_text(size_mb: float | None) -> str:
     return f"{size_mb:.1f} MB" if size_mb else "size unknown"
 
 
@@ -65,7 +65,7 @@ class DownloadBox(QWidget):
 
     def start(self, arch: str, size_mb: float | None = None) -> None:
         self.arch = arch
-        self.label.setText(f"Downloading ImageNet weights for {arch_label(arch)} ({_mb(size_mb)})…")
+        self.label.setText(f"Downloading ImageNet weights for {arch_label(arch)} ({size_text(size_mb)})…")
         self.bar.setRange(0, 0)  # busy until the server tells the size
         self.bar.setFormat("connecting…")
         self.show()
@@ -188,7 +188,7 @@ class WeightsPanel(QWidget):
         self.setVisible(self.mode != "none" or busy)
         self.download_button.setVisible(imagenet and facts is not None and not self.cached() and not busy)
         if facts is not None:
-            self.download_button.setText(f"Download ({_mb(facts.get('mb'))})")
+            self.download_button.setText(f"Download ({size_text(facts.get('mb'))})")
             self.download_button.setToolTip(f"Fetch {facts['file']} from {facts['url']}")
         self.import_button.setVisible(imagenet and not busy)
         self.folder_label.setVisible(imagenet and bool(self.folder))
