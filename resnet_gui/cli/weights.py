@@ -25,7 +25,7 @@ class DownloadBar:
         if e.url != self._url:
             self._url, self._quarter = e.url, -1
             self.stream.write(f"downloading {e.url}\n")
-        mb = f"{e.done / 1e6:.1f}" + (f"/{e.total / 1e6:.1f} MB" if e.total else " MB")
+        mb = f"{e.done / 2**20:.1f}" + (f"/{e.total / 2**20:.1f} MB" if e.total else " MB")
         pct = "" if e.fraction is None else f"  {e.fraction * 100:3.0f}%"
         if self.tty:
             width = 24

@@ -26,7 +26,6 @@ import resnet_gui
 from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD
 from resnet_gui.engine.errors import CheckpointError, EngineError
 from resnet_gui.engine.fileio import atomic_write_bytes, atomic_write_many
-from resnet_gui.engine.model import imagenet
 from resnet_gui.engine.model.build import build_model, check_arch
 from resnet_gui.engine.model.weights import (
     METADATA_KEY,
@@ -275,6 +274,8 @@ def load_checkpoint(
     Class names come from `classes_file` if given, else the file's metadata, else a class_indices.json
     beside the checkpoint, else "class_0", "class_1", ... (noted in meta.warnings).
     """
+    from resnet_gui.engine.model import imagenet  # (imports this module back: not at import time)
+
     if imagenet.is_spec(path):  # "imagenet:resnet50": torchvision's weights and categories
         sd, meta = imagenet.load_imagenet(str(path))
         _check_expected(str(path), meta, expected_arch, expected_num_classes)

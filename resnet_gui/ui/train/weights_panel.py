@@ -29,6 +29,7 @@ from resnet_gui.ui.jobs import check_weights, download_imagenet, imagenet_facts,
 from resnet_gui.ui.workers import LatestJob
 
 OK_STYLE = "color: palette(text);"
+MB = 2**20  # torchvision's file sizes ("_file_size": 44.661 for resnet18) are in these units
 ERROR_STYLE = "color: #b00020;"
 
 
@@ -48,6 +49,7 @@ class DownloadBox(QWidget):
         self._job = LatestJob(self)
         self.arch = ""
         self.label = QLabel()
+        self.label.setWordWrap(True)  # never widen the form's panel
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
@@ -87,9 +89,9 @@ class DownloadBox(QWidget):
         if e.total:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(1000 * e.done / e.total))
-            self.bar.setFormat(f"{e.done / 1e6:.1f} of {e.total / 1e6:.1f} MB (%p%)")
+            self.bar.setFormat(f"{e.done / MB:.1f} of {e.total / MB:.1f} MB (%p%)")
         else:
-            self.bar.setFormat(f"{e.done / 1e6:.1f} MB")
+            self.bar.setFormat(f"{e.done / MB:.1f} MB")
 
     def _on_error(self, exc: BaseException) -> None:
         from resnet_gui.engine.model.hub import DownloadCancelled
@@ -141,7 +143,6 @@ class WeightsPanel(QWidget):
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.folder_label.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.download_button)
