@@ -36,6 +36,7 @@ def main() -> int:
     window = MainWindow(runs_dir=tmp / "runs")
     window.resize(1280, 720)
     window.show()
+    app.processEvents()
     loaded: list = []
     window.dataset_view.dataset_loaded.connect(loaded.append)
     window.open_dataset(None)

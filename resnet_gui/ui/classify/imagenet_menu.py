@@ -34,7 +34,7 @@ class ImageNetPicker(QPushButton):
     error = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(MENU_TITLE + " ▾", parent)
+        super().__init__(MENU_TITLE, parent)
         self.setToolTip("torchvision's ResNets trained on ImageNet: classify everyday photos, no training")
         self.facts: dict | None = None  # jobs.imagenet_facts(probe=True)
         self._job = LatestJob(self)
