@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     rank, world = launched_rank()
-    if world == 1:  # fetched once, before any rank starts (the ranks find it in the cache)
+    if world == 1 and not args.resume:  # fetched once, before any rank starts (they find it in the cache)
         from resnet_gui.cli.weights import fetch_pretrained
 
         fetch_pretrained(_parse_pretrained(args.pretrained), args.arch)

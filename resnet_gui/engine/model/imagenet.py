@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,7 +116,6 @@ def load_imagenet(text: str) -> tuple[dict[str, Tensor], CheckpointMeta]:
             f"{path} is not torchvision's {arch_label(arch)} ImageNet file: delete it and download it again"
         )
     source = next(s for s in imagenet_sources(arch) if s.filename == path.name)
-    mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
     meta = CheckpointMeta(
         arch=arch,
         classes=names,
@@ -127,7 +125,7 @@ def load_imagenet(text: str) -> tuple[dict[str, Tensor], CheckpointMeta]:
         metrics=_imagenet_metrics(arch, source.label),
         config={"weights": source.label, "url": source.url, "file": str(path)},
         versions={},
-        created=mtime,
+        created="",  # not trained here: the app shows no "trained <date>"
         source="imagenet",
     )
     return sd, meta
