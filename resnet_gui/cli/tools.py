@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from resnet_gui.cli.common import EXIT_OK, EXIT_PARTIAL, CliError, _emit_json
-from resnet_gui.cli.weights import check_model, default_export_name
+from resnet_gui.cli.weights import check_model, compact_eval, default_export_name
 
 
 def cmd_gui(args) -> int:
@@ -28,6 +28,8 @@ def cmd_eval(args) -> int:
         workers=args.workers,
         classes_file=args.classes,
     )
+    if str(args.checkpoint).lower().startswith("imagenet:"):  # 1,000 classes: the ones that occur
+        result = compact_eval(result)
     if args.json:
         _emit_json(result.to_json())
     else:

@@ -67,3 +67,19 @@ def default_export_name(checkpoint: str, fmt: str) -> str | None:
     if not imagenet.is_spec(checkpoint):
         return None
     return f"imagenet-{imagenet.parse_spec(checkpoint)}" + (".onnx" if fmt == "onnx" else ".torchscript.pt")
+
+
+def compact_eval(result):
+    """An ImageNet model's EvalResult with only the classes that occur (as true or predicted class):
+    the 1,000 x 1,000 confusion matrix shrinks to those rows and columns, losing no count."""
+    import dataclasses
+
+    m = result.confusion_matrix
+    keep = [i for i in range(len(result.classes)) if any(m[i]) or any(row[i] for row in m)]
+    names = {result.classes[i] for i in keep}
+    return dataclasses.replace(
+        result,
+        classes=[result.classes[i] for i in keep],
+        confusion_matrix=[[m[i][j] for j in keep] for i in keep],
+        per_class=[row for row in result.per_class if row["class"] in names],
+    )

@@ -134,7 +134,12 @@ def test_eval_imagenet_on_folders_named_after_categories(capsys, imagenet18, dem
             (tmp_path / category / p.name).write_bytes(p.read_bytes())
     code, out, err = run_cli(capsys, "eval", "imagenet:resnet18", tmp_path, "--json", "--workers", "0")
     assert code == 0, err
-    assert json.loads(out)["num_images"] == 4
+    result = json.loads(out)
+    assert result["num_images"] == 4
+    assert {"goldfish", "tench"} <= set(result["classes"]) and len(result["classes"]) <= 6  # not 1,000
+    n = len(result["classes"])
+    assert len(result["confusion_matrix"]) == n and all(len(r) == n for r in result["confusion_matrix"])
+    assert sum(map(sum, result["confusion_matrix"])) == 4  # no count lost
 
 
 def test_inspect_imagenet_spec_needs_no_weights(capsys, torch_home):
