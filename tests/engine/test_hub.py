@@ -179,3 +179,24 @@ def test_import_weights_file_copies_torchvisions_file_under_its_name(
         hub.import_weights_file(other, "resnet18")
     with pytest.raises(CheckpointError, match="ResNet-18 weights, but ResNet-50 is chosen"):
         hub.import_weights_file(user_copy, "resnet50")
+
+
+def test_safetensors_from_a_url(server, torch_home: Path) -> None:
+    from safetensors.torch import save
+
+    name = server.add("backbone", save(skeleton_resnet18(3)), ext=".safetensors")
+    path = hub.download(hub.url_source(server.url(name), "resnet18"))
+    assert path == torch_home / name and path.suffix == ".safetensors"
+
+
+class _Payload:
+    """Stands for code hidden in a pickle."""
+
+
+def test_pickled_code_from_a_url_is_refused_never_run(server, torch_home: Path) -> None:
+    sd = skeleton_resnet18()
+    sd["extra"] = _Payload()
+    name = server.add("backbone", saved(sd))
+    with pytest.raises(hub.DownloadFailed, match="pickled code or Python objects"):
+        hub.download(hub.url_source(server.url(name)))
+    assert listing(torch_home) == []
