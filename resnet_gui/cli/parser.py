@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--img-size", type=int, default=d.img_size, metavar="PX", help="default: from the images, 32..224"
     )
     sp.add_argument("--val-split", type=float, default=d.val_split, metavar="F", help="default: %(default)s")
-    sp.add_argument("--pretrained", default=d.pretrained, metavar="none|imagenet|PATH")
+    sp.add_argument("--pretrained", default=d.pretrained, metavar="none|imagenet|PATH|URL")
     sp.add_argument("--freeze-backbone", action="store_true", help="train only the final layer")
     sp.add_argument("--augment", choices=AUGMENT_PRESETS, default=d.augment, help="default: %(default)s")
     sp.add_argument("--balance", action="store_true", help="sample classes evenly (imbalanced data)")

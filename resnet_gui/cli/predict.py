@@ -18,13 +18,14 @@ from resnet_gui.cli.common import (
     check_output_file,
     term_safe,
 )
+from resnet_gui.cli.weights import check_model
 from resnet_gui.format import fmt_pct
 
 
 def _load_predictor(checkpoint: str, device: str, classes: str | None):
     from resnet_gui.engine.infer.predict import Predictor
 
-    check_input_file(checkpoint)
+    check_model(checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     if classes:
         check_input_file(classes, "--classes")
     return Predictor(checkpoint, device=device, classes_file=classes)
@@ -106,7 +107,7 @@ def _predict_to_csv(args, nproc: int = 1) -> int:
 
     check_output_file(args.csv, "--csv")
     if nproc > 1:
-        check_input_file(args.checkpoint)
+        check_model(args.checkpoint)
         print(f"predicting in {nproc} processes", file=sys.stderr)
     else:
         predictor = _load_predictor(args.checkpoint, args.device, args.classes)

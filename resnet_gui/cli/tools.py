@@ -13,6 +13,7 @@ from resnet_gui.cli.common import (
     check_output_file,
     term_safe,
 )
+from resnet_gui.cli.weights import check_model, compact_eval, default_export_name
 
 
 def cmd_gui(args) -> int:
@@ -32,7 +33,7 @@ def cmd_eval(args) -> int:
     from resnet_gui.engine.data.scan import scan_dataset
     from resnet_gui.engine.evaluate import evaluate_checkpoint
 
-    check_input_file(args.checkpoint)
+    check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     if args.classes:
         check_input_file(args.classes, "--classes")
     result = evaluate_checkpoint(
@@ -43,6 +44,8 @@ def cmd_eval(args) -> int:
         workers=args.workers,
         classes_file=args.classes,
     )
+    if str(args.checkpoint).lower().startswith("imagenet:"):  # 1,000 classes: the ones that occur
+        result = compact_eval(result)
     # what the Dataset view would show: the scan's problems, and 0-byte files among the skipped ones
     index = scan_dataset(args.data_dir, val_split=0.0)
     split = "val" if index.split_source == "folders" and index.val else None
@@ -79,10 +82,12 @@ def cmd_inspect(args) -> int:
 def cmd_export(args) -> int:
     from resnet_gui.engine.infer.export import export_model
 
-    check_input_file(args.checkpoint)
+    check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     if args.out:
         check_output_file(args.out, "--out")
-    out = export_model(args.checkpoint, fmt=args.format, out=args.out)
+    out = export_model(
+        args.checkpoint, fmt=args.format, out=args.out or default_export_name(args.checkpoint, args.format)
+    )
     print(
         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB; class names and preprocessing inside)",
         file=sys.stderr,
@@ -97,7 +102,7 @@ def cmd_bench(args) -> int:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise CliError(f"--batch-sizes: expected numbers like 1,8,32, got {args.batch_sizes!r}") from exc
-    check_input_file(args.checkpoint)
+    check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     result = bench_checkpoint(
         args.checkpoint,
         batch_sizes=sizes,

@@ -40,10 +40,10 @@ def cmd_demo_data(args) -> int:
 
 
 def _parse_pretrained(value: str) -> str:
-    if value in ("none", "imagenet"):
+    if value in ("none", "imagenet") or value.lower().startswith(("http://", "https://")):
         return value
     if not Path(value).is_file():
-        raise CliError(f"--pretrained: {value} is not 'none', 'imagenet' or an existing weights file")
+        raise CliError(f"--pretrained: {value} is not 'none', 'imagenet', a URL or an existing weights file")
     return value
 
 
@@ -101,6 +101,10 @@ def cmd_train(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     rank, world = launched_rank()
+    if world == 1 and not args.resume:  # fetched once, before any rank starts (they find it in the cache)
+        from resnet_gui.cli.weights import fetch_pretrained
+
+        fetch_pretrained(_parse_pretrained(args.pretrained), args.arch)
     if nproc > 1 and world == 1:
         return _train_ranks(args, nproc)
 

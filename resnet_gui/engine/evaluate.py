@@ -315,6 +315,10 @@ def evaluate_checkpoint(
     else:
         samples, split = index.train + index.val, "all"
     unknown = [c for c in index.classes if c not in meta.classes]
+    if unknown and meta.source == "imagenet":  # 1,000 names: say what would work instead of listing them
+        from resnet_gui.engine.model.imagenet import unmatched_classes_message
+
+        raise DatasetError(unmatched_classes_message(str(data_dir), unknown, len(meta.classes)))
     if unknown:
         raise DatasetError(
             f"{data_dir} has classes the checkpoint does not know: {', '.join(unknown)} "

@@ -378,3 +378,39 @@ def run_export(checkpoint: str, fmt: str, out: str) -> tuple[str, int]:
 
     path = export_model(checkpoint, fmt, out)
     return str(path), path.stat().st_size
+
+
+# --- weights: downloads, imports and checks (the Train form's weights panel, Classify's ImageNet menu) ---
+def imagenet_facts(probe: bool = False) -> dict[str, Any]:
+    """Per architecture: is torchvision's ImageNet file on disk, which one would download, how big; the
+    cache folder; with `probe`, why the download server cannot be reached (None: it can)."""
+    from resnet_gui.engine.model import hub
+
+    archs = {}
+    for arch in ARCHS:
+        source, cached = hub.imagenet_source(arch), hub.cached_imagenet(arch)
+        archs[arch] = {"cached": str(cached) if cached else "", "url": source.url, "file": source.filename}
+        archs[arch]["mb"] = source.size_mb
+    unreachable = hub.probe(hub.imagenet_source(ARCHS[0]).url) if probe else None
+    return {"archs": archs, "folder": str(hub.cache_dir()), "unreachable": unreachable}
+
+
+def download_imagenet(arch: str, on_event: OnEvent, stop: threading.Event) -> str:
+    """torchvision's ImageNet weights for `arch` into the cache (DownloadProgress events); their path."""
+    from resnet_gui.engine.model import hub
+
+    return str(hub.ensure_imagenet(arch, on_event=on_event, stop=stop))
+
+
+def check_weights(path: str, arch: str) -> str:
+    """The architecture of a weights file; CheckpointError when it is not `arch` (read, never run)."""
+    from resnet_gui.engine.model import hub
+
+    return hub.check_weights_file(path, arch)
+
+
+def import_weights(path: str, arch: str) -> str:
+    """Copy a user's copy of torchvision's ImageNet file for `arch` into the cache; where it went."""
+    from resnet_gui.engine.model import hub
+
+    return str(hub.import_weights_file(path, arch))

@@ -96,3 +96,6 @@ def _no_leftover_training_processes():
             os.killpg(pid, signal.SIGKILL)
     if left:
         pytest.fail(f"training processes still alive after the test (session: pids): {left}", pytrace=False)
+
+
+from tests._weights_server import server, torch_home  # noqa: E402, F401  (download tests: loopback server, $TORCH_HOME)

@@ -1,4 +1,7 @@
-"""ResNet construction and pretrained weights (ImageNet from the torch hub cache, never downloaded, or a file)."""
+"""ResNet construction and pretrained weights (ImageNet from the torch hub cache, or a file).
+
+Nothing here touches the network: engine/model/hub.py downloads (`ensure_pretrained`) before a build.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_gui.engine.config import ARCHS
 from resnet_gui.engine.errors import CheckpointError, EngineError, PretrainedWeightsMissing
+from resnet_gui.engine.model import hub
 from resnet_gui.engine.model.weights import clean_state_dict, infer_arch, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -71,12 +75,7 @@ def imagenet_weights_file(arch: str) -> Path:
     For resnet50/101/152 the IMAGENET1K_V2 file is used when present, else IMAGENET1K_V1 (the path
     returned when neither is there).
     """
-    candidates = _imagenet_candidates(arch)
-    for weights in candidates:
-        path = _file_of(weights)
-        if path.is_file():
-            return path
-    return _file_of(candidates[-1])
+    return hub.cached_imagenet(arch) or hub.imagenet_sources(arch)[-1].path
 
 
 def imagenet_weights_available(arch: str) -> bool:
@@ -89,7 +88,8 @@ def _missing_imagenet_message(arch: str) -> str:
     primary = candidates[-1]
     path = _file_of(primary)
     message = (
-        f"ImageNet weights for {arch} are not on this machine (nothing is downloaded): put {path.name} "
+        f"ImageNet weights for {arch} are not on this machine (`resnet-gui train --pretrained imagenet` "
+        f"downloads them, as does the app): or put {path.name} "
         f"into {path.parent} (get it from {primary.url} on a machine with internet"
     )
     if len(candidates) > 1:
@@ -134,8 +134,8 @@ def build_model(
 ) -> nn.Module:
     """A torchvision ResNet with a `num_classes`-way head, optionally starting from pretrained weights.
 
-    `pretrained`: None/"none", "imagenet" (the torch hub cache; never downloads) or the path of a
-    weights file (torchvision .pth state_dict or our .safetensors). The fc head is re-initialised when
+    `pretrained`: None/"none", "imagenet" (the torch hub cache; never downloads), a URL fetched
+    before (hub.ensure_pretrained) or the path of a weights file (torchvision .pth state_dict or our .safetensors). The fc head is re-initialised when
     the class counts differ. `freeze_backbone` leaves only fc trainable; train it with
     `set_train_mode(model, True)` so the frozen BatchNorm statistics stay fixed.
     """
@@ -151,6 +151,10 @@ def build_model(
         _load_pretrained(model, arch, read_state_dict(path)[0], path.name)
     else:
         path = Path(choice).expanduser()
+        if hub.is_url(choice):  # downloaded beforehand (hub.ensure_pretrained): here only the cache is read
+            path = hub.url_source(choice).path
+            if not path.is_file():
+                raise PretrainedWeightsMissing(f"{choice} is not downloaded yet (expected in {path.parent})")
         if not path.is_file():
             raise PretrainedWeightsMissing(
                 f"pretrained weights '{choice}' not found: give none, imagenet or the path of a weights file"

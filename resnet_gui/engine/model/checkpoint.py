@@ -276,6 +276,12 @@ def load_checkpoint(
     Class names come from `classes_file` if given, else the file's metadata, else a class_indices.json
     beside the checkpoint, else "class_0", "class_1", ... (noted in meta.warnings).
     """
+    from resnet_gui.engine.model import imagenet  # (imports this module back: not at import time)
+
+    if imagenet.is_spec(path):  # "imagenet:resnet50": torchvision's weights and categories
+        sd, meta = imagenet.load_imagenet(str(path))
+        _check_expected(str(path), meta, expected_arch, expected_num_classes)
+        return sd, meta
     path = Path(path)
     sd, header = read_state_dict(path)
     check_finite(path.name, sd)

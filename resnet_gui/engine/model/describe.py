@@ -170,6 +170,10 @@ def _resolve(
     text = str(arch_or_checkpoint).strip()
     if text.lower() in ARCHS:
         return text.lower(), num_classes or 1000, img_size or 224
+    from resnet_gui.engine.model import imagenet
+
+    if imagenet.is_spec(text):  # the architecture is in the name: no weights needed
+        return imagenet.parse_spec(text), num_classes or 1000, img_size or imagenet.IMAGENET_IMG_SIZE
     path = Path(text).expanduser()
     if not path.is_file():
         raise EngineError(f"'{text}' is neither an architecture ({', '.join(ARCHS)}) nor a checkpoint file")

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
+from resnet_gui.ui.classify.imagenet_menu import ImageNetPicker
 from resnet_gui.ui.classify.widgets import (
     PREVIEW_SIDE,
     THUMB,
@@ -111,6 +112,10 @@ class InferenceView(QWidget):
         top.addWidget(self.bench_button)
         top.addWidget(self.open_images_button)
         top.addWidget(open_ckpt)
+        self.imagenet = ImageNetPicker()  # torchvision's ImageNet models beside trained checkpoints
+        self.imagenet.chosen.connect(self.load_checkpoint)
+        self.imagenet.error.connect(self._show_error)
+        top.addWidget(self.imagenet)
 
         # empty state: no model yet
         empty = empty_page(self.go_train, self.open_checkpoint_requested)
@@ -178,6 +183,7 @@ class InferenceView(QWidget):
         line.setFrameShadow(QFrame.Shadow.Sunken)
         layout.addWidget(line)
         layout.addWidget(self.message)
+        layout.addWidget(self.imagenet.box)  # its download progress, while one runs
         layout.addWidget(self.bench)
         layout.addWidget(self.pages, 1)
         QShortcut(
@@ -416,6 +422,7 @@ class InferenceView(QWidget):
             or self._batches.is_running()
             or self.cam.is_busy()
             or self.bench.is_running()
+            or self.imagenet.is_busy()
         )
 
     def shutdown(self) -> None:
@@ -425,3 +432,4 @@ class InferenceView(QWidget):
         self.cam.shutdown()
         self.bench.shutdown()
         self.detail.shutdown()
+        self.imagenet.shutdown()

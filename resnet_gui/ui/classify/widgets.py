@@ -241,7 +241,9 @@ def empty_page(go_train: Signal, open_checkpoint: Signal) -> QWidget:
         "To classify images you need a trained model.<br><br>"
         "<b>Train one</b> on the Train tab (it takes about a minute on the demo data), then press "
         "<i>Use in Classify</i>;<br>or <b>open a checkpoint</b> file (.safetensors, .pt, .pth) — "
-        "or drop it on this window."
+        "or drop it on this window.<br><br>"
+        "Or classify everyday photos right away with an <b>ImageNet</b> model (1,000 categories: "
+        "animals, objects, food…) from the <i>ImageNet (1,000 classes)</i> menu above."
     )
     body.setAlignment(Qt.AlignmentFlag.AlignCenter)
     body.setWordWrap(True)

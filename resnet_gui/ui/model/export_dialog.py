@@ -42,7 +42,7 @@ FORMATS = {  # key: (label, suffix, file-dialog filter)
 def default_output(checkpoint: str, fmt: str) -> str:
     """The engine's default: beside the checkpoint, e.g. best.safetensors -> best.onnx."""
     p = Path(checkpoint)
-    return str(p.with_name(p.name.split(".")[0] + FORMATS[fmt][1]))
+    return str(p.with_name(p.name.split(".")[0].replace(":", "-") + FORMATS[fmt][1]))  # imagenet:resnet18
 
 
 class ExportDialog(QDialog):

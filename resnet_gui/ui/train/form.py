@@ -43,6 +43,7 @@ from resnet_gui.engine.config import (
 from resnet_gui.format import fmt_count
 from resnet_gui.ui.common import CHECKPOINT_FILTER, settings
 from resnet_gui.ui.jobs import GPU_COUNT_KEY, model_facts
+from resnet_gui.ui.train.weights_panel import WeightsPanel
 from resnet_gui.ui.workers import LatestJob
 
 if TYPE_CHECKING:
@@ -88,6 +89,9 @@ class TrainForm(QWidget):
         self.pretrained_hint.setWordWrap(True)
         self.pretrained_hint.setEnabled(False)
         self.pretrained_hint.hide()
+        self.weights = WeightsPanel()  # download / import / the folder / arch checks (weights_panel.py)
+        self.weights.available.connect(self._on_weights_available)
+        self.pretrained.currentIndexChanged.connect(self._update_weights_panel)
         self.freeze = QCheckBox("Freeze backbone")
         self.freeze.setToolTip(
             "Train only the last layer: fast, and good with few images when starting from pretrained weights."
@@ -142,6 +146,7 @@ class TrainForm(QWidget):
             ("", self.arch_facts),
             ("Pretrained", self.pretrained),
             ("", self.pretrained_hint),
+            ("", self.weights),
         ):
             mf.addRow(label, widget)
         mf.addRow(self.freeze)
@@ -221,6 +226,9 @@ class TrainForm(QWidget):
             raise ValueError(f"Learning rate '{lr_text}' is not a number; leave it empty for auto.") from None
         index = self.pretrained.currentIndex()  # the first items are PRETRAINED_CHOICES, in order
         pretrained = PRETRAINED_CHOICES[index] if index < PRETRAINED_FILE else self.pretrained_file
+        problem = self.weights.start_problem(pretrained, self.arch.currentData())
+        if problem:
+            raise ValueError(problem)
         config = TrainConfig(
             data_dir=data_dir,
             arch=self.arch.currentData(),
@@ -287,6 +295,7 @@ class TrainForm(QWidget):
             return
         self._facts_asked = True
         self._facts_job.start(model_facts, events=True, on_event=self._on_model_facts)
+        self.weights.start_facts()
 
     def _on_model_facts(self, facts: dict) -> None:
         arch = facts["arch"]
@@ -310,28 +319,26 @@ class TrainForm(QWidget):
         )
         known = arch in self.imagenet
         available, file = self.imagenet.get(arch, (False, ""))
-        item = self.pretrained.model().item(PRETRAINED_IMAGENET)
-        item.setEnabled(available or not known)
         tip = (
             f"ImageNet weights for {arch_label(arch)} are on disk."
             if available
-            else f"Not on disk (we never download). Put the torchvision file at:\n{file}"
+            else f"Downloaded when chosen (or import the file), into:\n{Path(file).parent}"
             if known
             else "Checking…"
         )
         self.pretrained.setItemData(PRETRAINED_IMAGENET, tip, Qt.ItemDataRole.ToolTipRole)
-        if known and not available:
-            self.pretrained_hint.setText(
-                f"ImageNet weights are not on disk (we never download). To use them, put "
-                f"<i>{Path(file).name}</i> in the torch hub folder (hover for the path)."
-            )
-            self.pretrained_hint.setToolTip(file)
-            self.pretrained_hint.show()
-            if self.pretrained.currentIndex() == PRETRAINED_IMAGENET:
-                self.pretrained.setCurrentIndex(PRETRAINED_NONE)
-        else:
-            self.pretrained_hint.hide()
+        self.pretrained_hint.hide()  # the weights panel says what is on disk and how to get the rest
+        self._update_weights_panel()
         self._update_freeze()
+
+    def _update_weights_panel(self, *_: object) -> None:
+        index = self.pretrained.currentIndex()
+        mode = {PRETRAINED_IMAGENET: "imagenet", PRETRAINED_FILE: "file"}.get(index, "none")
+        self.weights.show_for(mode, self.arch.currentData(), self.pretrained_file if mode == "file" else "")
+
+    def _on_weights_available(self, arch: str, path: str) -> None:
+        self.imagenet[arch] = (True, path)
+        self._update_pretrained_items()
 
     def _update_freeze(self) -> None:
         self.freeze.setEnabled(self.pretrained.currentIndex() != PRETRAINED_NONE)
@@ -339,6 +346,9 @@ class TrainForm(QWidget):
             self.freeze.setChecked(False)
 
     def _on_pretrained_activated(self, index: int) -> None:
+        arch = self.arch.currentData()
+        if index == PRETRAINED_IMAGENET and arch in self.weights.facts and not self.weights.cached(arch):
+            self.weights.download()  # chosen by the user: fetch it now, as torchvision would
         if index == PRETRAINED_FILE:
             path, _ = QFileDialog.getOpenFileName(
                 self, "Pretrained weights", self.pretrained_file, CHECKPOINT_FILTER
@@ -353,6 +363,8 @@ class TrainForm(QWidget):
         self.pretrained.setItemText(PRETRAINED_FILE, f"File: {Path(path).name}")
         self.pretrained.setItemData(PRETRAINED_FILE, path, Qt.ItemDataRole.ToolTipRole)
         self.pretrained.setCurrentIndex(PRETRAINED_FILE)
+        self._update_weights_panel()
 
     def shutdown(self) -> None:
         self._facts_job.shutdown()
+        self.weights.shutdown()
