@@ -7,9 +7,8 @@ torch hub cache first (engine/model/hub.py); Ctrl+C stops a download and leaves 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from resnet_gui.cli.common import CliError, check_input_file
+from resnet_gui.cli.common import check_input_file
 
 
 class DownloadBar:
