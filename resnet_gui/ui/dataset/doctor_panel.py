@@ -431,6 +431,11 @@ def attach_to_dataset_view(view: Any) -> FixActions:  # a DatasetView (not impor
         if view.doctor_dialog is None:
             view.doctor_dialog = DoctorDialog(view.state, fixes, view)
             view.doctor_dialog.panel.retrain_requested.connect(view.state.request_retrain)
+            view.doctor_dialog.panel.check_finished.connect(
+                lambda report: [
+                    view.state.report_unreadable(u["path"], u["reason"]) for u in report.unreadable
+                ]
+            )  # the Dataset tab's problems list names them too
         view.doctor_dialog.show()
         view.doctor_dialog.raise_()
         view.doctor_dialog.panel.start()  # the quick built-in model: fast, needs no checkpoint
