@@ -14,6 +14,7 @@ from resnet_gui.engine.data.doctor.journal import JOURNAL_DIR
 from resnet_gui.ui.classify.feedback import FeedbackBar, mark_trained
 from resnet_gui.ui.dataset.view import DatasetView
 from resnet_gui.ui.state import AppState
+from tests.engine.test_evaluate import crafted  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -147,3 +148,30 @@ def test_classify_feedback_copies_into_the_dataset_with_a_badge(qtbot, view, dat
     mark_trained(str(data))
     bar.show_row(None)
     assert not bar.badge.isVisible()
+
+
+def test_evaluation_gallery_fixes_follow_the_files(qtbot, crafted, tmp_path):  # noqa: F811
+    from PySide6.QtCore import QItemSelectionModel
+
+    from resnet_gui.engine.evaluate import evaluate_model
+    from resnet_gui.ui.train.eval_results import EvalResultsPanel
+    from tests.engine.test_evaluate import SPEC, ColourModel
+
+    result = evaluate_model(ColourModel(), crafted, SPEC, data_dir=str(tmp_path))
+    panel = EvalResultsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_result(result)
+    first = panel.model.record(0)
+    old, true = first["path"], first["true"]
+    to = next(c for c in result.classes if c != true)
+    panel.gallery.selectionModel().select(panel.model.index(0), QItemSelectionModel.SelectionFlag.Select)
+    texts = [a.text() for a in panel.fixes.menu([old], result.classes, panel).actions()]
+    assert texts[0] == "Move 1 image to class"
+    panel.fixes.relabel([old], to)
+    new = str(tmp_path / to / old.rsplit("/", 1)[1])
+    assert shutil.os.path.isfile(new) and not shutil.os.path.exists(old)
+    assert new in panel.listed_paths()  # the record follows its file
+    panel.fixes.undo_action.trigger()
+    assert shutil.os.path.isfile(old) and old in panel.listed_paths()
+    panel.shutdown()
