@@ -109,6 +109,30 @@ def main() -> int:
         shot(out / "doctor-review.png")
         menu.close()
         dialog.close()
+
+        # Classify's feedback: a quick model, an image from outside the dataset, Wrong, it is ▸ circle
+        from resnet_gui.engine.config import TrainConfig
+        from resnet_gui.engine.train.loop import train
+
+        run = train(
+            TrainConfig(
+                data_dir=str(data),
+                epochs=1,
+                img_size=32,
+                batch_size=32,
+                workers=0,
+                out_dir=str(tmp / "runs"),
+                amp=False,
+            )
+        )
+        photo = tmp / "my-photo.png"
+        shutil.copy(data / "val/circle/circle_0002.png", photo)
+        iv = window.inference_view
+        window.classify_with([str(photo)], str(run.checkpoint))
+        wait_until(lambda: iv.results.rows and iv.feedback.row is not None, 120, "the prediction", poll_ms=20)
+        iv.feedback.wrong("circle")
+        settle(600)
+        shot(out / "doctor-feedback.png")
         window.close()
         app.processEvents()
     return 0
