@@ -8,6 +8,7 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
+from PySide6.QtWidgets import QDialog, QPushButton
 
 from resnet_gui.engine.data.demo import make_demo_dataset
 from resnet_gui.engine.data.doctor.journal import JOURNAL_DIR
@@ -175,3 +176,25 @@ def test_evaluation_gallery_fixes_follow_the_files(qtbot, crafted, tmp_path):  #
     panel.fixes.undo_action.trigger()
     assert shutil.os.path.isfile(old) and old in panel.listed_paths()
     panel.shutdown()
+
+
+def test_the_image_viewer_moves_its_image(qtbot, view, data):
+    m = view.model
+    view._open_image(m.index(0))
+    dialog = next(w for w in view.findChildren(QDialog) if w.isVisible() and w is not view.doctor_dialog)
+    path = dialog._path
+    remove = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Remove")
+    with qtbot.waitSignal(view.dataset_loaded, timeout=30_000):
+        remove.click()
+    assert not shutil.os.path.exists(path)
+    assert not [w for w in view.findChildren(QDialog) if w.isVisible()]  # the viewer closed itself
+    assert view.total_label.text() == "64 images · 4 classes"
+
+
+def test_retrain_switches_to_train_and_starts_a_run(window, monkeypatch):
+    from resnet_gui.ui.main_window import TRAIN_TAB
+
+    started = []
+    monkeypatch.setattr(window.training_view, "start", lambda: started.append(True))
+    window.state.request_retrain()
+    assert window.tabs.currentIndex() == TRAIN_TAB and started == [True]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QMenu, QPushButton, QToolButton, QWidget
 
 from resnet_gui.engine.errors import EngineError
 
@@ -118,6 +118,23 @@ class FixActions(QObject):
         name, ok = QInputDialog.getText(parent, "New class", "Name of the new class folder:")
         if ok and name.strip():
             chosen(name.strip())
+
+    def add_to_dialog(self, dialog: QWidget, path: str, classes: Sequence[str]) -> None:
+        """Move to class ▸ / Remove / Keep buttons in the image viewer; a change closes it."""
+        row = QHBoxLayout()
+        move = QToolButton()
+        move.setText("Move to class ▸")
+        move.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        move.setMenu(self.move_menu(lambda: [path], classes, dialog))
+        row.addWidget(move)
+        for text, fn in (("Remove", self.remove), ("Keep", self.keep)):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _checked=False, fn=fn: fn([path]))
+            row.addWidget(b)
+        row.addStretch(1)
+        layout = dialog.layout()
+        layout.insertLayout(max(0, layout.count() - 1), row)  # above the Close button
+        self.changed.connect(dialog.close)  # a slot of the dialog: Qt drops the connection with it
 
     def menu(self, paths: list[str], classes: Sequence[str], parent: QWidget) -> QMenu:
         """The context menu for the selected images."""

@@ -294,6 +294,7 @@ class DatasetView(QWidget):
             m.data(index, m.SplitRole),
             self,
         )
+        self.fixes.add_to_dialog(dialog, dialog._path, self.result.index.classes if self.result else [])
         dialog.open()
 
     # --- lifetime ---------------------------------------------------------------------------------
