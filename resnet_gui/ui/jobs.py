@@ -414,3 +414,14 @@ def import_weights(path: str, arch: str) -> str:
     from resnet_gui.engine.model import hub
 
     return str(hub.import_weights_file(path, arch))
+
+
+# --- the dataset check (Dataset tab) ---------------------------------------------------------------------
+def check_dataset_job(
+    root: str, val_split: float, checkpoint: str | None, on_event: OnEvent, stop: threading.Event
+):
+    """`resnet-gui doctor` for the app: DoctorProgress events, `stop` honoured between images and folds."""
+    from resnet_gui.engine.data.doctor.report import check_dataset
+
+    lower_thread_priority()
+    return check_dataset(root, checkpoint, val_split=val_split, on_event=on_event, stop=stop)

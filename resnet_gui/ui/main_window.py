@@ -190,8 +190,22 @@ class MainWindow(QMainWindow):
         i.go_train.connect(lambda: self.tabs.setCurrentIndex(TRAIN_TAB))
         i.open_checkpoint_requested.connect(self.choose_checkpoint)
         m.export_requested.connect(self.export_model)
+        self.state.retrain_requested.connect(self.retrain)  # the dataset check and Classify's feedback
+        t.run_finished.connect(self._on_run_finished)
         for name, view in (("dataset", d), ("train", t), ("classify", i)):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
+
+    def retrain(self) -> None:
+        """Retrain after fixing the data: the Train tab, a new run with its current settings."""
+        self.tabs.setCurrentIndex(TRAIN_TAB)
+        self.activateWindow()
+        self.training_view.start()
+
+    def _on_run_finished(self, result: object) -> None:
+        from resnet_gui.ui.classify.feedback import mark_trained
+
+        if result is not None and self.state.dataset is not None:
+            mark_trained(self.state.dataset.root)  # the "added since the last training" badge restarts
 
     def _set_busy(self, name: str, text: str) -> None:
         if text:

@@ -30,6 +30,8 @@ class AppState(QObject):
     val_split_changed = Signal(float)  # the Train form's validation share, 0..1
     devices_changed = Signal(object)  # {"auto"|"cpu"|"cuda"|"mps": readable name, or None where absent}
     file_unreadable = Signal(str, str)  # path, reason: a file that training (or anyone) could not read
+    files_changed = Signal(str)  # dataset root: a fix or Classify's feedback moved or added files there
+    retrain_requested = Signal()  # "Retrain" after fixing the data (the window starts the Train tab's run)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -66,6 +68,12 @@ class AppState(QObject):
     def set_devices(self, names: dict[str, str | None]) -> None:
         self.devices = dict(names)
         self.devices_changed.emit(self.devices)
+
+    def report_files_changed(self, root: str) -> None:
+        self.files_changed.emit(root)
+
+    def request_retrain(self) -> None:
+        self.retrain_requested.emit()
 
     def report_unreadable(self, path: str, reason: str) -> None:
         """A file could not be read (training skipped it): the Dataset tab lists it with its problems."""

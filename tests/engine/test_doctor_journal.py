@@ -171,3 +171,16 @@ def test_kill_9_during_a_change_loses_nothing_and_is_repaired_on_open(data, kind
         assert j.history() == []
     assert snapshot(data) == before
     assert Journal(data).entries()[-1]["op"] in ("rollback", "commit")
+
+
+def test_relabel_within_a_nested_class_folder_is_a_no_op_and_out_of_it_flattens(data):
+    (data / "circle" / "sub").mkdir()
+    nested = data / "circle" / "sub" / "n.png"
+    nested.write_bytes((data / "circle" / "circle_0000.png").read_bytes())
+    j = Journal(data)
+    with pytest.raises(DatasetError, match="already in class"):
+        j.relabel([nested], "circle")
+    c = j.relabel([nested], "star")
+    assert c.moves == [("circle/sub/n.png", "star/n.png")]
+    j.undo()
+    assert nested.is_file()

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
 from resnet_gui.ui.classify.imagenet_menu import ImageNetPicker
+from resnet_gui.ui.classify.feedback import FeedbackBar
 from resnet_gui.ui.classify.widgets import (
     PREVIEW_SIDE,
     THUMB,
@@ -160,6 +161,8 @@ class InferenceView(QWidget):
         lower = QWidget()
         lv = QVBoxLayout(lower)
         lv.setContentsMargins(0, 0, 0, 0)
+        self.feedback = FeedbackBar(self.state, self)  # ui/classify/feedback.py: Correct / Wrong, it is ▸
+        lv.addWidget(self.feedback)
         lv.addLayout(tb)
         lv.addWidget(self.table)
         results = QSplitter(Qt.Orientation.Vertical)
@@ -390,6 +393,7 @@ class InferenceView(QWidget):
         return self.results.rows[self.proxy.mapToSource(idx).row()] if idx.isValid() else None
 
     def _show_row(self, row: Row) -> None:
+        self.feedback.show_row(row)
         self.detail.show_row(row, self.predictor.device_name if self.predictor is not None else "")
 
     # --- export -----------------------------------------------------------------------------------

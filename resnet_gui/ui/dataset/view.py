@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import MessageBar, error_text, heading, settings, side_by_side
+from resnet_gui.ui.dataset.doctor_panel import attach_to_dataset_view
 from resnet_gui.ui.dataset.widgets import (
     THUMB,
     TRAIN_COLOR,
@@ -78,6 +79,11 @@ class DatasetView(QWidget):
         header.addWidget(QLabel("<b>Folder:</b>"))
         header.addWidget(self.folder_label, 1)
         header.addWidget(self.open_button)
+        self.check_button = QPushButton("Check dataset…")
+        self.check_button.setToolTip(
+            "Duplicates, train/val leakage, unreadable files, imbalance, label errors"
+        )
+        header.addWidget(self.check_button)
         self.message = MessageBar()
 
         # summary (left)
@@ -171,6 +177,7 @@ class DatasetView(QWidget):
         self._rescan_timer.setSingleShot(True)
         self._rescan_timer.setInterval(300)
         self._rescan_timer.timeout.connect(self._rescan)
+        self.fixes = attach_to_dataset_view(self)  # ui/dataset/doctor_panel.py: the check, fixes, undo
 
     # --- opening ----------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -287,6 +294,7 @@ class DatasetView(QWidget):
             m.data(index, m.SplitRole),
             self,
         )
+        self.fixes.add_to_dialog(dialog, dialog._path, self.result.index.classes if self.result else [])
         dialog.open()
 
     # --- lifetime ---------------------------------------------------------------------------------
@@ -297,5 +305,7 @@ class DatasetView(QWidget):
         """Stop background work and wait for it (window closing)."""
         self._rescan_timer.stop()
         self._scan.shutdown()
+        if self.doctor_dialog is not None:
+            self.doctor_dialog.panel.shutdown()
         self.thumbs.shutdown()
         self.previews.shutdown()

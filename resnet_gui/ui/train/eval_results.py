@@ -35,6 +35,7 @@ from resnet_gui.ui.dataset.widgets import THUMB, thumbnail_grid
 from resnet_gui.ui.jobs import evaluate_in_background
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
 from resnet_gui.ui.train.gallery import CellDelegate, GalleryModel, NumberItem
+from resnet_gui.ui.train.gallery_fixes import attach_gallery_fixes
 from resnet_gui.ui.workers import ImageLoader, LatestJob
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class EvalResultsPanel(QWidget):
         copy = QShortcut(QKeySequence.StandardKey.Copy, self.gallery)
         copy.setContext(Qt.ShortcutContext.WidgetShortcut)
         copy.activated.connect(self.copy_paths)
+        self.fixes = attach_gallery_fixes(self)  # ui/train/gallery_fixes.py: Move to class ▸ / Remove / Keep
 
         self.count_label = QLabel()
         self.open_button = button(

@@ -4,8 +4,8 @@ No pretrained backbone ships with the app (and none is downloaded), and training
 slow for a check, so without a checkpoint the cross-validated model is a logistic regression on classic
 descriptors of a 32x32 grey thumbnail and the colours: HOG (4x4 cells x 9 unsigned orientations), a
 36-bin edge-orientation histogram with the magnitudes of its Fourier series (rotation-invariant: a square
-shows the 2nd harmonic, a triangle the 3rd), a radial power spectrum, an 8x8 thumbnail, and colour
-statistics. With a checkpoint, its penultimate-layer embeddings replace these (`report.py`).
+shows the 2nd harmonic, a triangle the 3rd), a radial power spectrum, an 8x8 thumbnail, colour
+statistics and a 4x4 colour layout. With a checkpoint, its penultimate-layer embeddings replace these (`report.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def image_features(img: Image.Image) -> np.ndarray:
     small = np.asarray(Image.fromarray(grey).resize((8, 8), Image.Resampling.BOX), dtype=np.float32)
     parts.append(small.ravel() / 4.0)
     parts.append(_colour_stats(rgb))
+    parts.append(
+        np.asarray(img.convert("RGB").resize((4, 4), Image.Resampling.BOX), dtype=np.float32).ravel() / 255.0
+    )
     return np.concatenate(parts).astype(np.float32)
 
 

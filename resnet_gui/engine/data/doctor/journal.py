@@ -152,8 +152,9 @@ class Journal:
         moves = []
         for rel in self._rel_paths(paths):
             prefix = self._split_prefix(rel)
-            moves.append((rel, f"{prefix}{to_class}/{rel.rsplit('/', 1)[-1]}"))
-        moves = [m for m in moves if m[0].rsplit("/", 1)[0] != m[1].rsplit("/", 1)[0]]
+            current = rel[len(prefix) :].split("/", 1)[0]  # the class folder it is in (maybe deeper down)
+            if current != to_class:
+                moves.append((rel, f"{prefix}{to_class}/{rel.rsplit('/', 1)[-1]}"))
         if not moves:
             raise DatasetError(f"the images are already in class '{to_class}'")
         return self._apply("relabel", moves, to=to_class)
