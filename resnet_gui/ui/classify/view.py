@@ -46,8 +46,8 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
-from resnet_gui.ui.classify.imagenet_menu import ImageNetPicker
 from resnet_gui.ui.classify.feedback import FeedbackBar
+from resnet_gui.ui.classify.imagenet_menu import ImageNetPicker
 from resnet_gui.ui.classify.widgets import (
     PREVIEW_SIDE,
     THUMB,
