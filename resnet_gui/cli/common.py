@@ -63,7 +63,7 @@ def check_output_file(path: str | Path, option: str) -> None:
     if path.exists() and not os.access(path, os.W_OK):
         raise CliError(f"{option} {term_safe(path)}: not writable")
     try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=".write-test.", suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".write-test.{os.getpid()}.", suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

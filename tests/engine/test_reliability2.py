@@ -462,3 +462,12 @@ def test_a_legitimate_large_image_opens_without_pillows_bomb_warning(tmp_path):
         info = images.image_info(path)
     assert info["width"] == 10_000
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_a_last_batch_of_one_small_image_does_not_end_the_run(demo_dir, tmp_path):
+    """A neighbour of items 4 and 8: 9 images in batches of 8 left one 32 px image in the last batch, and
+    BatchNorm ("Expected more than 1 value per channel") ended the whole run."""
+    data = _small(demo_dir, tmp_path / "data", n=4)
+    shutil.copyfile(next((demo_dir / "star").glob("*.png")), data / "circle" / "extra.png")
+    result = train(_cfg(data, epochs=1, val_split=0.0, batch_size=8, out_dir=str(tmp_path / "runs")))
+    assert result.epochs == 1 and result.train_loss is not None

@@ -77,6 +77,14 @@ def train_one_epoch(
                 scheduler.step()
                 continue
             weight = len(labels) * dist.world / global_count
+        if (
+            len(labels) == 1
+            and (skipped or step == steps)
+            and not dist.active
+            and _lone_image_fails(model, images)
+        ):
+            scheduler.step()  # BatchNorm cannot train on one 1x1 map: a last batch (or one that skipped
+            continue  # files shrank) of a single small image is left out instead of ending the run
         if len(labels) > 0:
             images = plan.to_device(images, device)
             labels = labels.to(device, non_blocking=plan.non_blocking)
@@ -148,3 +156,10 @@ class StepEvents:
                 eta_s=per_step * (steps - step) + epoch_est * (self.epochs - self.epoch),
             )
         )
+
+
+def _lone_image_fails(model: nn.Module, images: torch.Tensor) -> bool:
+    """Whether a batch of one image would make BatchNorm raise in training mode ("Expected more than 1
+    value per channel"): the last stage's map is 1x1 for images up to 32 px (at 224 px it is 7x7)."""
+    has_bn = any(isinstance(m, nn.BatchNorm2d) and m.training for m in model.modules())
+    return has_bn and min(images.shape[-2:]) <= 32
