@@ -8,6 +8,7 @@ import sys
 from resnet_gui.format import fmt_duration, fmt_pct
 
 SUBCOMMANDS = ("gui", "demo-data", "train", "predict", "eval", "inspect", "export", "bench")
+SUBCOMMANDS += ("runs", "lr-find")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 EXIT_STOPPED = 130  # predict --csv interrupted by Ctrl+C: the CSV is valid, re-run to continue
 

@@ -6,6 +6,7 @@ import argparse
 
 from resnet_gui import __version__
 from resnet_gui.cli.predict import cmd_predict
+from resnet_gui.cli.runs import cmd_runs
 from resnet_gui.cli.tools import cmd_bench, cmd_eval, cmd_export, cmd_gui, cmd_inspect
 from resnet_gui.cli.train import cmd_demo_data, cmd_train
 
@@ -59,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=d.workers, metavar="N", help="data loading processes (default: auto)"
     )
     sp.add_argument("--seed", type=int, default=d.seed, metavar="S")
-    sp.add_argument("--out", default=d.out_dir, metavar="DIR", help="runs are written to DIR/<run>/")
+    sp.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="runs are written to DIR/<run>/ (default: the runs folder the app shares, see `resnet-gui runs`)",
+    )
     sp.add_argument(
         "--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)"
     )
@@ -131,5 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=20, metavar="N", help="timed passes per batch size (at most ~5 s each)"
     )
     sp.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP (float16) rows")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("runs", cmd_runs, "list the runs in the runs folder the app shares (or DIR)")
+    sp.add_argument("--dir", default=None, metavar="DIR", help="another runs folder (e.g. a train --out DIR)")
     sp.add_argument("--json", action="store_true")
     return p

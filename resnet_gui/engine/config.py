@@ -6,7 +6,10 @@ Torch-free on purpose: the Train form and the CLI parser are built from these be
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 #: Architectures the engine builds, smallest first.
 ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -32,6 +35,29 @@ BACKBONE_LR_FACTOR = 0.25
 IMG_SIZE_RANGE = (16, 1024)
 EPOCHS_MAX = 1000
 BATCH_SIZE_MAX = 4096
+
+
+#: Environment variable naming the app's data folder (runs/ inside it); tests point it at a temp folder.
+HOME_ENV = "RESNET_GUI_HOME"
+
+
+def app_data_dir() -> Path:
+    """The app's data folder, shared by the GUI and the CLI: `$RESNET_GUI_HOME` when set, else the
+    platform's per-user data folder (`$XDG_DATA_HOME/resnet-gui`, i.e. ~/.local/share/resnet-gui on Linux)."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "resnet-gui"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "resnet-gui"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "resnet-gui"
+
+
+def default_runs_dir() -> Path:
+    """The one runs folder: `train` (CLI and app) writes `<it>/<run>/`, `resnet-gui runs` and the app's
+    Runs list read it."""
+    return app_data_dir() / "runs"
 
 
 def arch_label(arch: str) -> str:
