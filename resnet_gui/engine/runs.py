@@ -13,6 +13,7 @@ The runs folder itself is `config.default_runs_dir()` (one for the app and the C
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -260,10 +261,8 @@ def folder_size(folder: str | Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # a file removed meanwhile
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
     return total
 
 

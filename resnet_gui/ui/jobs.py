@@ -378,3 +378,28 @@ def run_export(checkpoint: str, fmt: str, out: str) -> tuple[str, int]:
 
     path = export_model(checkpoint, fmt, out)
     return str(path), path.stat().st_size
+
+
+@dataclass
+class RunsListing:
+    """What the Runs tab shows: every run in the folder (newest first) and the bytes it all takes."""
+
+    runs_dir: str
+    runs: list  # engine.runs.RunInfo
+    usage: dict[str, int]
+
+
+def list_runs_for_view(runs_dir: str) -> RunsListing:
+    """Read every run.json and add up the folder sizes (a few ms per run: off the GUI thread)."""
+    from resnet_gui.engine.runs import disk_usage, list_runs
+
+    root = Path(runs_dir)
+    runs = list_runs(root, include_empty=True)
+    return RunsListing(str(root), runs, disk_usage(root) if root.is_dir() else {"runs": 0, "trash": 0})
+
+
+def empty_runs_trash(runs_dir: str) -> int:
+    """Delete the runs folder's trash for good (may be gigabytes: off the GUI thread); bytes freed."""
+    from resnet_gui.engine.runs import empty_trash
+
+    return empty_trash(runs_dir)

@@ -39,6 +39,7 @@ from resnet_gui.ui.common import (
 from resnet_gui.ui.dataset.view import DatasetView
 from resnet_gui.ui.jobs import probe_devices
 from resnet_gui.ui.model.view import ModelView
+from resnet_gui.ui.runs.view import RunsView
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train.view import TrainingView
 from resnet_gui.ui.workers import LatestJob
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 MAX_RECENT = 8
 DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB, MODEL_TAB = 0, 1, 2, 3
+RUNS_TAB = 4
 
 
 class MainWindow(QMainWindow):
@@ -80,6 +82,11 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(DATASET_TAB, "What is in your image folder (Ctrl+1)")
         self.tabs.setTabToolTip(TRAIN_TAB, "Train a classifier on it (Ctrl+2)")
         self.tabs.setTabToolTip(CLASSIFY_TAB, "Drop images and see what the model says (Ctrl+3)")
+        self.runs_view = RunsView(self.training_view.runs_dir)
+        self.tabs.insertTab(RUNS_TAB, self.runs_view, "Runs")
+        self.tabs.setTabToolTip(
+            RUNS_TAB, "Every run in the runs folder: open, compare, rename, trash (Ctrl+5)"
+        )
         self.message = MessageBar()
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -145,6 +152,10 @@ class MainWindow(QMainWindow):
                 self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             )
 
+        view.addAction(
+            self._action("&Runs", lambda: self.tabs.setCurrentIndex(RUNS_TAB), "Ctrl+5", "The runs folder")
+        )
+
         helpm = bar.addMenu("&Help")
         about = self._action("&About ResNet GUI", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
@@ -190,8 +201,22 @@ class MainWindow(QMainWindow):
         i.go_train.connect(lambda: self.tabs.setCurrentIndex(TRAIN_TAB))
         i.open_checkpoint_requested.connect(self.choose_checkpoint)
         m.export_requested.connect(self.export_model)
+        self._connect_runs()
         for name, view in (("dataset", d), ("train", t), ("classify", i)):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
+
+    def _connect_runs(self) -> None:
+        r, t = self.runs_view, self.training_view
+        r.open_checkpoint.connect(self.open_checkpoint)
+        r.show_in_train.connect(self.show_run_in_train)
+        r.busy.connect(lambda text: self._set_busy("runs", text))
+        r.is_active = lambda path: t.is_running() and path == t.compare.current_run
+        t.running_changed.connect(lambda _running: r.refresh() if r.isVisible() else r.update_buttons())
+
+    def show_run_in_train(self, run_path: str) -> None:
+        """The Train tab, with this run's curves overlaid (its "Compare with" choice)."""
+        self.training_view.compare.choose(run_path)
+        self.tabs.setCurrentIndex(TRAIN_TAB)
 
     def _set_busy(self, name: str, text: str) -> None:
         if text:
@@ -343,6 +368,7 @@ class MainWindow(QMainWindow):
         self.dataset_view.shutdown()
         self.inference_view.shutdown()
         self.model_view.shutdown()
+        self.runs_view.shutdown()
         if self._export_dialog is not None:
             self._export_dialog.shutdown()
         self._device_probe.shutdown()

@@ -84,7 +84,9 @@ def test_a_stopped_run_keeps_its_resume_state(demo_dir, tmp_path):
     from tests._fixtures import TINY, stop_on
 
     stop, _events, on_event = stop_on(ev.EpochDone)
-    result = train(TrainConfig(data_dir=str(demo_dir), epochs=3, out_dir=str(tmp_path), **TINY), on_event, stop)
+    result = train(
+        TrainConfig(data_dir=str(demo_dir), epochs=3, out_dir=str(tmp_path), **TINY), on_event, stop
+    )
     assert result.stopped and Path(result.last_checkpoint).with_name("last.state.pt").is_file()
     assert load_run(Path(result.last_checkpoint).parent).status == "stopped"
 
@@ -92,8 +94,15 @@ def test_a_stopped_run_keeps_its_resume_state(demo_dir, tmp_path):
 def _fake_run(root: Path, name: str, size: int = 1000) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    record = {"format": "resnet-gui-run", "name": name, "status": "finished", "config": {"data_dir": "/d/pets"},
-              "arch": "resnet18", "history": [{"epoch": 1, "val_acc": 0.5}], "checkpoints": {}}
+    record = {
+        "format": "resnet-gui-run",
+        "name": name,
+        "status": "finished",
+        "config": {"data_dir": "/d/pets"},
+        "arch": "resnet18",
+        "history": [{"epoch": 1, "val_acc": 0.5}],
+        "checkpoints": {},
+    }
     (folder / RUN_FILE).write_text(json.dumps(record))
     (folder / "blob.bin").write_bytes(b"x" * size)
     return folder
