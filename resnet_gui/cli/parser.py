@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_gui import __version__
+from resnet_gui.cli.lr_find import cmd_lr_find
 from resnet_gui.cli.predict import cmd_predict
 from resnet_gui.cli.runs import cmd_runs
 from resnet_gui.cli.tools import cmd_bench, cmd_eval, cmd_export, cmd_gui, cmd_inspect
@@ -137,6 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=20, metavar="N", help="timed passes per batch size (at most ~5 s each)"
     )
     sp.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP (float16) rows")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("lr-find", cmd_lr_find, "suggest a learning rate: a short exponential LR sweep on DATA_DIR")
+    sp.add_argument("data_dir", metavar="DATA_DIR")
+    sp.add_argument("--arch", choices=ARCHS, default=d.arch, help="default: %(default)s")
+    sp.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="default: %(default)s")
+    sp.add_argument("--img-size", type=int, default=d.img_size, metavar="PX", help="default: from the images")
+    sp.add_argument("--val-split", type=float, default=d.val_split, metavar="F", help="held out, as in train")
+    sp.add_argument("--pretrained", default=d.pretrained, metavar="none|imagenet|PATH")
+    sp.add_argument("--freeze-backbone", action="store_true", help="sweep with only the final layer learning")
+    sp.add_argument("--augment", choices=AUGMENT_PRESETS, default=d.augment, help="default: %(default)s")
+    sp.add_argument("--device", default=d.device, metavar="|".join(DEVICES))
+    sp.add_argument("--workers", type=int, default=d.workers, metavar="N")
+    sp.add_argument("--seed", type=int, default=d.seed, metavar="S")
+    sp.add_argument("--start-lr", type=float, default=1e-7, metavar="LR", help="default: %(default)g")
+    sp.add_argument("--end-lr", type=float, default=10.0, metavar="LR", help="default: %(default)g")
+    sp.add_argument("--steps", type=int, default=None, metavar="N", help="default: 100, fewer on small data")
     sp.add_argument("--json", action="store_true")
 
     sp = add("runs", cmd_runs, "list the runs in the runs folder the app shares (or DIR)")
