@@ -403,3 +403,10 @@ def empty_runs_trash(runs_dir: str) -> int:
     from resnet_gui.engine.runs import empty_trash
 
     return empty_trash(runs_dir)
+
+
+def find_lr(config: TrainConfig, on_event: OnEvent, stop: threading.Event) -> object:
+    """The learning-rate sweep (engine/train/lr_find.py) for the Train form's settings; LrFindResult."""
+    from resnet_gui.engine.train.lr_find import lr_find
+
+    return lr_find(config, on_event=on_event, stop=stop)
