@@ -129,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
     sp.add_argument("--format", choices=("onnx", "torchscript"), required=True)
     sp.add_argument("--out", default=None, metavar="FILE")
+    sp.add_argument(
+        "--int8", action="store_true", help="ONNX only: int8 quantised (onnxruntime), with a report"
+    )
+    sp.add_argument(
+        "--data",
+        default=None,
+        metavar="DATA_DIR",
+        help="with --int8: calibrate on its training images (static)",
+    )
+    sp.add_argument("--json", action="store_true", help="with --int8: the report as JSON")
 
     sp = add("bench", cmd_bench, "inference throughput of a checkpoint at several batch sizes")
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
