@@ -410,3 +410,10 @@ def find_lr(config: TrainConfig, on_event: OnEvent, stop: threading.Event) -> ob
     from resnet_gui.engine.train.lr_find import lr_find
 
     return lr_find(config, on_event=on_event, stop=stop)
+
+
+def run_export_int8(checkpoint: str, out: str, data_dir: str | None) -> object:
+    """Int8 ONNX export (calibrated on `data_dir` when given) and its report (engine/infer/quantize.py)."""
+    from resnet_gui.engine.infer.quantize import export_int8
+
+    return export_int8(checkpoint, out, data_dir=data_dir or None)
