@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"resnet-gui {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.add_argument(
+        "--install-desktop",
+        action="store_true",
+        help="add ResNet GUI to the desktop's application menu (Linux: ~/.local/share/applications) and exit",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, func, help_):

@@ -87,7 +87,7 @@ class TrainConfig:
     mp_context: str | None = None  # DataLoader worker start method; None: the platform's default.
     # The app passes "forkserver": forking a process that runs Qt threads is unsafe.
     seed: int = 0
-    out_dir: str = "checkpoints"
+    out_dir: str = field(default_factory=lambda: str(default_runs_dir()))  # the runs folder the app shares
     resume: str | None = None
     weight_decay: float = 0.05
     label_smoothing: float = 0.1

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, Slot, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui import __version__
+from resnet_gui.desktop import icon_path
 from resnet_gui.ui import collector
 from resnet_gui.ui.classify.view import InferenceView
 from resnet_gui.ui.common import (
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
     def __init__(self, runs_dir: str | Path | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("ResNet GUI")
+        self.setWindowIcon(QIcon(str(icon_path("png"))))  # resnet_gui/assets/icon.png (package data)
         self.setAcceptDrops(True)
         self.state = AppState(self)
         self._busy: dict[str, str] = {}
