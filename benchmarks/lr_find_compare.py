@@ -51,7 +51,7 @@ def compare(name: str, data: Path, args, out: Path) -> dict:
         "sweep_steps": len(sweep.lrs),
         "sweep_s": sweep_s,
     }
-    for label, lr in (("default", None), ("suggested", sweep.suggestion)):
+    for label, lr in (("default", None), ("suggested", sweep.suggestion), ("steepest", sweep.steepest)):
         cfg = TrainConfig(**{**base.__dict__, "lr": lr, "run_name": f"{name}-{label}"})
         t0 = time.perf_counter()
         result = train(cfg)
@@ -87,7 +87,9 @@ def main() -> None:
             print(
                 f"{name:7s} suggestion {r['suggestion']:.2e} ({r['sweep_steps']} steps, {r['sweep_s']:.0f} s) | "
                 f"default {r['default']['lr']:.0e}: val {r['default']['val_acc']:.3f} (best {r['default']['best_val_acc']:.3f}) | "
-                f"suggested: val {r['suggested']['val_acc']:.3f} (best {r['suggested']['best_val_acc']:.3f})",
+                f"suggested: val {r['suggested']['val_acc']:.3f} (best {r['suggested']['best_val_acc']:.3f}) | "
+                f"steepest {r['steepest']['lr']:.1e}: val {r['steepest']['val_acc']:.3f} "
+                f"(best {r['steepest']['best_val_acc']:.3f})",
                 flush=True,
             )
     load = os.getloadavg()

@@ -1,6 +1,6 @@
 """Draw resnet_gui/assets/icon.png (256 px) from the same shapes as icon.svg, with Pillow only.
 
-    python scripts/make_icon.py
+python scripts/make_icon.py
 """
 
 from __future__ import annotations

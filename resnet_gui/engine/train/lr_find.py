@@ -9,7 +9,7 @@ weights are thrown away.
 
 The suggestion is fastai's default rule, "valley": the longest stretch over which the smoothed loss keeps
 falling, and a point about 1/2 of the way down it. `steepest` (the steepest fall of the smoothed loss
-against log LR) and `minimum / 10` are returned as well, for the plot.
+against log LR, over a tenth of the sweep) and the LR of the lowest loss are returned as well.
 """
 
 from __future__ import annotations
@@ -106,15 +106,20 @@ def valley_index(losses: list[float]) -> int | None:
 
 
 def steepest_index(lrs: list[float], losses: list[float]) -> int | None:
-    """Where the loss falls fastest against log LR (before its minimum)."""
-    if len(losses) < 5:
+    """Where the loss falls fastest against log LR, before its minimum. Slopes are taken over a tenth of
+    the sweep, not between neighbours, so the noise of single batches in the flat start does not win."""
+    n = len(losses)
+    if n < 5:
         return None
-    stop = max(2, losses.index(min(losses)) + 1)
+    k = max(1, n // 10)
+    stop = losses.index(min(losses))
+    if stop < k:
+        return None
     slopes = [
-        (losses[i + 1] - losses[i]) / (math.log(lrs[i + 1]) - math.log(lrs[i]) or 1e-12)
-        for i in range(stop - 1)
+        (losses[i + k] - losses[i]) / (math.log(lrs[i + k] / lrs[i]) or 1e-12) for i in range(stop - k + 1)
     ]
-    return min(range(len(slopes)), key=slopes.__getitem__)
+    best = min(range(len(slopes)), key=slopes.__getitem__)
+    return best + k // 2  # the middle of the steepest stretch
 
 
 def lr_find(

@@ -122,6 +122,7 @@ class LrFinderDialog(QDialog):
         self.result = result
         self.lrs, self.smoothed = list(result.lrs), list(result.smoothed)
         self.curve.setData(self.lrs, self.smoothed)
+        self._fit_y()
         self.progress.setValue(self.progress.maximum())
         end = "stopped" if result.stopped else ("the loss diverged" if result.diverged else "done")
         self.progress.setFormat(f"{len(result.lrs)} steps in {result.wall_s:.0f} s ({end})")
@@ -140,6 +141,14 @@ class LrFinderDialog(QDialog):
         self.use_button.setText(f"Use {fmt_lr(result.suggestion)}")
         self.use_button.setEnabled(True)
         self.use_button.setDefault(True)
+
+    def _fit_y(self) -> None:
+        """Show the fall, not the blow-up: the y range ends a little above the starting loss."""
+        if len(self.smoothed) < 2:
+            return
+        low, start = min(self.smoothed), self.smoothed[0]
+        top = min(max(self.smoothed), start + max(0.5 * (start - low), 0.25 * abs(start)))
+        self.plot.setYRange(low - 0.05 * (top - low), top, padding=0)
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setStyleSheet("color: #b3261e;")
