@@ -106,20 +106,21 @@ def valley_index(losses: list[float]) -> int | None:
 
 
 def steepest_index(lrs: list[float], losses: list[float]) -> int | None:
-    """Where the loss falls fastest against log LR, before its minimum. Slopes are taken over a tenth of
-    the sweep, not between neighbours, so the noise of single batches in the flat start does not win."""
+    """Where the loss falls fastest against log LR, before its minimum and after the first tenth. Slopes
+    are taken over a tenth of the sweep, not between neighbours, so single noisy batches do not win."""
     n = len(losses)
     if n < 5:
         return None
     k = max(1, n // 10)
+    skip = n // 10  # the first points of a bias-corrected average rest on a few batches only
     stop = losses.index(min(losses))
-    if stop < k:
+    if stop - k < skip:
         return None
-    slopes = [
-        (losses[i + k] - losses[i]) / (math.log(lrs[i + k] / lrs[i]) or 1e-12) for i in range(stop - k + 1)
-    ]
-    best = min(range(len(slopes)), key=slopes.__getitem__)
-    return best + k // 2  # the middle of the steepest stretch
+    slopes = {
+        i: (losses[i + k] - losses[i]) / (math.log(lrs[i + k] / lrs[i]) or 1e-12)
+        for i in range(skip, stop - k + 1)
+    }
+    return min(slopes, key=slopes.__getitem__) + k // 2  # the middle of the steepest stretch
 
 
 def lr_find(
