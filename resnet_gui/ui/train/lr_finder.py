@@ -7,7 +7,7 @@ the suggestion, and "Use" puts it in the Learning rate field. Disabled while a t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -29,7 +29,6 @@ from resnet_gui.ui.workers import LatestJob
 
 if TYPE_CHECKING:
     from resnet_gui.engine.config import TrainConfig
-    from resnet_gui.ui.train.view import TrainingView
 
 
 def fmt_lr(lr: float) -> str:
@@ -176,7 +175,7 @@ class LrFinderDialog(QDialog):
 class LrFinder:
     """The Find LR… button under the Train form's Learning rate field, and the dialog it opens."""
 
-    def __init__(self, view: TrainingView):
+    def __init__(self, view: Any):  # the TrainingView (not imported: it imports this module)
         self.view = view
         self.dialog: LrFinderDialog | None = None
         self.button = QPushButton("Find LR…")
