@@ -134,3 +134,26 @@ def test_trash_moves_runs_aside_and_disk_usage_counts_both(tmp_path):
     _fake_run(tmp_path, "a")  # a new run of the same name, trashed too: no clash
     assert trash_run(tmp_path / "a") != trashed
     assert empty_trash(tmp_path) >= 4000 and not (tmp_path / TRASH_DIR).exists()
+
+
+def test_continuing_a_finished_run_continues_its_schedule(demo_dir, tmp_path):
+    """A finished run keeps no optimizer state; continuing it still follows the LR schedule of a run that
+    was that long from the start (no second warm-up)."""
+    from resnet_gui.engine.config import TrainConfig
+    from resnet_gui.engine.train.loop import train
+    from tests._fixtures import TINY
+
+    straight = train(TrainConfig(data_dir=str(demo_dir), epochs=3, out_dir=str(tmp_path / "a"), **TINY))
+    first = train(TrainConfig(data_dir=str(demo_dir), epochs=2, out_dir=str(tmp_path / "b"), **TINY))
+    assert not Path(first.last_checkpoint).with_name("last.state.pt").exists()
+    more = train(
+        TrainConfig(
+            data_dir=str(demo_dir),
+            epochs=3,
+            out_dir=str(tmp_path / "b"),
+            resume=first.last_checkpoint,
+            **TINY,
+        )
+    )
+    assert [h["epoch"] for h in more.history] == [1, 2, 3]
+    assert more.history[2]["lr"] == pytest.approx(straight.history[2]["lr"])

@@ -159,7 +159,7 @@ class CheckpointSaver:
     def finish(self, stopped: bool) -> None:
         """End of the run: a finished run drops `last`'s resume state (the optimizer's moments, twice the
         model's size); a stopped one keeps it, so `--resume` continues exactly. Continuing a finished run
-        still works (weights resume; the optimizer and schedule restart, a warm restart)."""
+        still works: the weights and the schedule's position resume, the optimizer starts fresh (train/resume.py)."""
         if not self.enabled or stopped:
             return
         ckpt.training_state_path(self.last_path).unlink(missing_ok=True)
