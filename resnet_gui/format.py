@@ -52,3 +52,14 @@ def human_number(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.3g}{unit.upper()}"
     return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def fmt_bytes(n: float | None) -> str:
+    """Sizes on disk: 840 B, 12.3 kB, 171 MB, 2.4 GB (decimal units, as file managers show them)."""
+    if n is None:
+        return "--"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{n:.0f} B"

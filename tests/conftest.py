@@ -23,6 +23,15 @@ def _is_ui_test(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _isolated_app_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch):
+    """Every test (and every process it starts) has its own app data folder: the runs folder a `train`
+    without --out writes to is never the user's (engine/config.py app_data_dir)."""
+    home = tmp_path_factory.mktemp("app-home")
+    monkeypatch.setenv("RESNET_GUI_HOME", str(home))
+    yield home
+
+
+@pytest.fixture(autouse=True)
 def _isolated_qt_settings(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch
 ):

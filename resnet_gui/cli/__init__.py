@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if getattr(args, "install_desktop", False):
+        from resnet_gui.desktop import install_desktop
+
+        for path in install_desktop():
+            print(f"wrote {path}", file=sys.stderr)
+        return EXIT_OK
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -12,6 +12,7 @@ from resnet_gui.format import fmt_duration, fmt_pct
 
 SUBCOMMANDS = ("gui", "demo-data", "train", "predict", "eval", "inspect", "export", "bench")
 SUBCOMMANDS += ("doctor", "relabel", "remove", "keep", "undo", "redo")  # cli/doctor.py
+SUBCOMMANDS += ("runs", "lr-find")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 #: Stopped by Ctrl+C or SIGTERM before the end (train: `stopped: true` in --json, checkpoints kept, resume
 #: with --resume; predict --csv: the CSV is valid, re-run to continue). 128 + SIGINT, as shells report.

@@ -6,7 +6,9 @@ import argparse
 
 from resnet_gui import __version__
 from resnet_gui.cli.doctor import add_doctor_commands
+from resnet_gui.cli.lr_find import cmd_lr_find
 from resnet_gui.cli.predict import cmd_predict
+from resnet_gui.cli.runs import cmd_runs
 from resnet_gui.cli.tools import cmd_bench, cmd_eval, cmd_export, cmd_gui, cmd_inspect
 from resnet_gui.cli.train import cmd_demo_data, cmd_train
 
@@ -20,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"resnet-gui {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.add_argument(
+        "--install-desktop",
+        action="store_true",
+        help="add ResNet GUI to the desktop's application menu (Linux: ~/.local/share/applications) and exit",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, func, help_):
@@ -60,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=d.workers, metavar="N", help="data loading processes (default: auto)"
     )
     sp.add_argument("--seed", type=int, default=d.seed, metavar="S")
-    sp.add_argument("--out", default=d.out_dir, metavar="DIR", help="runs are written to DIR/<run>/")
+    sp.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="runs are written to DIR/<run>/ (default: the runs folder the app shares, see `resnet-gui runs`)",
+    )
     sp.add_argument(
         "--resume", default=None, metavar="CKPT", help="continue a run (use --epochs for the new total)"
     )
@@ -123,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
     sp.add_argument("--format", choices=("onnx", "torchscript"), required=True)
     sp.add_argument("--out", default=None, metavar="FILE")
+    sp.add_argument(
+        "--int8", action="store_true", help="ONNX only: int8 quantised (onnxruntime), with a report"
+    )
+    sp.add_argument(
+        "--data",
+        default=None,
+        metavar="DATA_DIR",
+        help="with --int8: calibrate on its training images (static)",
+    )
+    sp.add_argument("--json", action="store_true", help="with --int8: the report as JSON")
 
     sp = add("bench", cmd_bench, "inference throughput of a checkpoint at several batch sizes")
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
@@ -135,4 +157,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     add_doctor_commands(add)  # doctor, relabel, remove, keep, undo, redo (cli/doctor.py)
+    sp = add("lr-find", cmd_lr_find, "suggest a learning rate: a short exponential LR sweep on DATA_DIR")
+    sp.add_argument("data_dir", metavar="DATA_DIR")
+    sp.add_argument("--arch", choices=ARCHS, default=d.arch, help="default: %(default)s")
+    sp.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="default: %(default)s")
+    sp.add_argument("--img-size", type=int, default=d.img_size, metavar="PX", help="default: from the images")
+    sp.add_argument("--val-split", type=float, default=d.val_split, metavar="F", help="held out, as in train")
+    sp.add_argument("--pretrained", default=d.pretrained, metavar="none|imagenet|PATH")
+    sp.add_argument("--freeze-backbone", action="store_true", help="sweep with only the final layer learning")
+    sp.add_argument("--augment", choices=AUGMENT_PRESETS, default=d.augment, help="default: %(default)s")
+    sp.add_argument("--device", default=d.device, metavar="|".join(DEVICES))
+    sp.add_argument("--workers", type=int, default=d.workers, metavar="N")
+    sp.add_argument("--seed", type=int, default=d.seed, metavar="S")
+    sp.add_argument("--start-lr", type=float, default=1e-7, metavar="LR", help="default: %(default)g")
+    sp.add_argument("--end-lr", type=float, default=10.0, metavar="LR", help="default: %(default)g")
+    sp.add_argument("--steps", type=int, default=None, metavar="N", help="default: 100, fewer on small data")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("runs", cmd_runs, "list the runs in the runs folder the app shares (or DIR)")
+    sp.add_argument("--dir", default=None, metavar="DIR", help="another runs folder (e.g. a train --out DIR)")
+    sp.add_argument("--json", action="store_true")
     return p

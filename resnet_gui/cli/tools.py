@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from resnet_gui.cli.common import (
     EXIT_OK,
@@ -85,6 +86,8 @@ def cmd_export(args) -> int:
     check_model(args.checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     if args.out:
         check_output_file(args.out, "--out")
+    if getattr(args, "int8", False):
+        return _export_int8(args)
     out = export_model(
         args.checkpoint, fmt=args.format, out=args.out or default_export_name(args.checkpoint, args.format)
     )
@@ -92,6 +95,24 @@ def cmd_export(args) -> int:
         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB; class names and preprocessing inside)",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+def _export_int8(args) -> int:
+    """`export --format onnx --int8 [--data DATA_DIR]`: the file, and its size, latency and agreement."""
+    from resnet_gui.engine.infer.quantize import export_int8
+
+    if args.format != "onnx":
+        raise CliError("--int8 needs --format onnx")
+    if args.data and not Path(args.data).is_dir():
+        raise CliError(f"--data: {args.data} is not a folder")
+    print("exporting fp32, quantising" + (" (calibrating)" if args.data else "") + "…", file=sys.stderr)
+    report = export_int8(args.checkpoint, out=args.out, data_dir=args.data)
+    print(f"wrote {report.path}", file=sys.stderr)
+    for line in report.lines():
+        print("  " + line, file=sys.stderr)
+    if args.json:
+        _emit_json(report.to_json())
     return EXIT_OK
 
 

@@ -87,6 +87,8 @@ def config_from_args(args) -> TrainConfig:
         if hasattr(args, option):
             values[f.name] = getattr(args, option)
     values["pretrained"] = _parse_pretrained(values["pretrained"])
+    if not values.get("out_dir"):  # no --out: TrainConfig's default, the runs folder shared with the app
+        values.pop("out_dir", None)
     return TrainConfig(**values)
 
 

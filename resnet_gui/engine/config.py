@@ -6,7 +6,10 @@ Torch-free on purpose: the Train form and the CLI parser are built from these be
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 #: Architectures the engine builds, smallest first.
 ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -36,6 +39,29 @@ EPOCHS_MAX = 1000
 BATCH_SIZE_MAX = 4096
 
 
+#: Environment variable naming the app's data folder (runs/ inside it); tests point it at a temp folder.
+HOME_ENV = "RESNET_GUI_HOME"
+
+
+def app_data_dir() -> Path:
+    """The app's data folder, shared by the GUI and the CLI: `$RESNET_GUI_HOME` when set, else the
+    platform's per-user data folder (`$XDG_DATA_HOME/resnet-gui`, i.e. ~/.local/share/resnet-gui on Linux)."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "resnet-gui"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "resnet-gui"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "resnet-gui"
+
+
+def default_runs_dir() -> Path:
+    """The one runs folder: `train` (CLI and app) writes `<it>/<run>/`, `resnet-gui runs` and the app's
+    Runs list read it."""
+    return app_data_dir() / "runs"
+
+
 def arch_label(arch: str) -> str:
     """`resnet50` -> `ResNet-50`."""
     return "ResNet-" + arch.removeprefix("resnet")
@@ -63,7 +89,7 @@ class TrainConfig:
     mp_context: str | None = None  # DataLoader worker start method; None: the platform's default.
     # The app passes "forkserver": forking a process that runs Qt threads is unsafe.
     seed: int = 0
-    out_dir: str = "checkpoints"
+    out_dir: str = field(default_factory=lambda: str(default_runs_dir()))  # the runs folder the app shares
     resume: str | None = None
     weight_decay: float = 0.05
     label_smoothing: float = 0.1

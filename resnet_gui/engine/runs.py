@@ -4,13 +4,21 @@
 it: the config at the start, a row per epoch, checkpoint paths, the end-of-run evaluation summary, the
 final metrics and how the run ended. Because it is built from events only, `train()` needs no code of its
 own for it. `list_runs(out_dir)` reads them back (folders from before run.json existed fall back to their
-checkpoint's metadata header), newest first, for the app's "Compare with…" control.
+checkpoint's metadata header), newest first, for the app's "Compare with…" control and Runs list.
+
+The runs folder itself is `config.default_runs_dir()` (one for the app and the CLI). Managing it:
+`rename_run`, `trash_run` (moved to `<runs>/.trash/`, never deleted outright), `empty_trash`,
+`disk_usage`; `run_summary` is one row of `resnet-gui runs --json`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +33,7 @@ from resnet_gui.engine.model.weights import read_metadata
 log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+TRASH_DIR = ".trash"  # inside the runs folder; list_runs skips dot-folders
 RUN_FORMAT = "resnet-gui-run"
 RUN_FORMAT_VERSION = 1
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_s", "img_per_s")
@@ -51,6 +60,12 @@ class RunInfo:
     final: dict = field(default_factory=dict)  # TrainResult.to_json() without history and skipped list
     evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
     checkpoint: str | None = None  # best model
+    size_bytes: int = 0  # every file in the run folder
+
+    @property
+    def dataset(self) -> str:
+        """The data set's folder name."""
+        return Path(self.data_dir).name if self.data_dir else ""
 
     @property
     def epochs(self) -> int:
@@ -221,6 +236,7 @@ def _run_info(folder: Path, source: dict, **fields: object) -> RunInfo:
     config = source.get("config") or {}
     return RunInfo(
         path=str(folder),
+        size_bytes=folder_size(folder),
         arch=source.get("arch", ""),
         data_dir=config.get("data_dir", ""),
         classes=list(source.get("classes") or []),
@@ -230,8 +246,9 @@ def _run_info(folder: Path, source: dict, **fields: object) -> RunInfo:
     )
 
 
-def list_runs(out_dir: str | Path) -> list[RunInfo]:
-    """Runs in the immediate subfolders of `out_dir` that recorded at least one epoch, newest first."""
+def list_runs(out_dir: str | Path, include_empty: bool = False) -> list[RunInfo]:
+    """Runs in the immediate subfolders of `out_dir` that recorded at least one epoch (any run with
+    `include_empty`), newest first."""
     root = Path(out_dir)
     if not root.is_dir():
         return []
@@ -240,7 +257,7 @@ def list_runs(out_dir: str | Path) -> list[RunInfo]:
         if not folder.is_dir() or folder.name.startswith("."):
             continue
         run = load_run(folder)
-        if run is None or not run.history:
+        if run is None or (not run.history and not include_empty):
             continue
         try:
             mtime = max(p.stat().st_mtime for p in folder.iterdir() if p.is_file())
@@ -249,3 +266,97 @@ def list_runs(out_dir: str | Path) -> list[RunInfo]:
         found.append((mtime, run))
     found.sort(key=lambda item: (item[0], item[1].name), reverse=True)
     return [run for _, run in found]
+
+
+# --- the runs folder: sizes, rename, trash -----------------------------------------------------------
+
+
+def folder_size(folder: str | Path) -> int:
+    """Bytes of every file under `folder` (0 if it is gone)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # a file removed meanwhile
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def disk_usage(runs_dir: str | Path) -> dict[str, int]:
+    """What the runs folder takes: `runs` (every run folder) and `trash` (`.trash/`), in bytes."""
+    root = Path(runs_dir)
+    trash = folder_size(root / TRASH_DIR)
+    return {"runs": folder_size(root) - trash, "trash": trash}
+
+
+def run_summary(run: RunInfo) -> dict:
+    """One row of `resnet-gui runs --json` (and of the app's Runs list)."""
+    return {
+        "name": run.name,
+        "path": run.path,
+        "status": run.status,
+        "started": run.started,
+        "updated": run.updated,
+        "dataset": run.dataset,
+        "data_dir": run.data_dir,
+        "arch": run.arch,
+        "epochs": run.epochs,
+        "best_val_acc": run.best_val_acc,
+        "size_bytes": run.size_bytes,
+        "checkpoint": run.checkpoint,
+    }
+
+
+_BAD_NAME = re.compile(r"[/\\\x00:*?\"<>|]")
+
+
+def rename_run(path: str | Path, new_name: str) -> Path:
+    """Rename a run's folder (and the name in its run.json); returns the new folder. CheckpointError when
+    the name is unusable or taken."""
+    folder = Path(path)
+    new_name = new_name.strip()
+    if not new_name or new_name.startswith(".") or _BAD_NAME.search(new_name):
+        raise CheckpointError(f"{new_name!r} cannot be a run name (no slashes, not starting with a dot)")
+    target = folder.with_name(new_name)
+    if target == folder:
+        return folder
+    if target.exists():
+        raise CheckpointError(f"a run named {new_name!r} already exists")
+    try:
+        folder.rename(target)
+    except OSError as exc:
+        raise CheckpointError(f"could not rename {folder.name}: {exc.strerror or exc}") from exc
+    record = _read_json(target / RUN_FILE)
+    if record is not None:
+        record["name"] = new_name
+        try:
+            atomic_write_bytes(target / RUN_FILE, json.dumps(record, indent=1, default=str).encode())
+        except OSError as exc:
+            log.warning("renamed %s but could not update its %s: %s", target, RUN_FILE, exc)
+    return target
+
+
+def trash_run(path: str | Path) -> Path:
+    """Move a run's folder into `.trash/` beside it (same file system: instant, undoable by hand)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is not a run folder")
+    trash = folder.parent / TRASH_DIR
+    target = trash / f"{folder.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = trash / f"{folder.name}-{datetime.now():%Y%m%d-%H%M%S}-{n}"
+    try:
+        trash.mkdir(exist_ok=True)
+        folder.rename(target)
+    except OSError as exc:
+        raise CheckpointError(f"could not move {folder.name} to the trash: {exc.strerror or exc}") from exc
+    return target
+
+
+def empty_trash(runs_dir: str | Path) -> int:
+    """Delete what is in `<runs>/.trash/` for good; returns the bytes freed."""
+    trash = Path(runs_dir) / TRASH_DIR
+    freed = folder_size(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return freed

@@ -62,6 +62,12 @@ def create_app() -> object:
     app.setApplicationName(APP)
     app.setApplicationDisplayName("ResNet GUI")
     app.setApplicationVersion(__version__)
+    from PySide6.QtGui import QIcon
+
+    from resnet_gui.desktop import APP_ID, icon_path
+
+    app.setWindowIcon(QIcon(str(icon_path("png"))))  # every window's icon (title bar, task switcher)
+    app.setDesktopFileName(APP_ID)  # matches resnet-gui.desktop (--install-desktop) on Wayland
     from resnet_gui.ui import collector
 
     collector.install()  # never collect (and destroy Qt objects) on a worker thread

@@ -11,7 +11,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QSettings,
-    QStandardPaths,
     Qt,
     Signal,
 )
@@ -36,9 +35,10 @@ IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff *.ppm
 
 
 def default_runs_dir() -> Path:
-    """Where the app keeps its runs: the user's app-data folder (`runs/` inside it)."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".resnet-gui") / "runs"
+    """Where the app keeps its runs: the one runs folder the CLI uses too (engine/config.py)."""
+    from resnet_gui.engine.config import default_runs_dir as engine_runs_dir
+
+    return engine_runs_dir()
 
 
 def settings() -> QSettings:

@@ -425,3 +425,42 @@ def check_dataset_job(
 
     lower_thread_priority()
     return check_dataset(root, checkpoint, val_split=val_split, on_event=on_event, stop=stop)
+
+
+@dataclass
+class RunsListing:
+    """What the Runs tab shows: every run in the folder (newest first) and the bytes it all takes."""
+
+    runs_dir: str
+    runs: list  # engine.runs.RunInfo
+    usage: dict[str, int]
+
+
+def list_runs_for_view(runs_dir: str) -> RunsListing:
+    """Read every run.json and add up the folder sizes (a few ms per run: off the GUI thread)."""
+    from resnet_gui.engine.runs import disk_usage, list_runs
+
+    root = Path(runs_dir)
+    runs = list_runs(root, include_empty=True)
+    return RunsListing(str(root), runs, disk_usage(root) if root.is_dir() else {"runs": 0, "trash": 0})
+
+
+def empty_runs_trash(runs_dir: str) -> int:
+    """Delete the runs folder's trash for good (may be gigabytes: off the GUI thread); bytes freed."""
+    from resnet_gui.engine.runs import empty_trash
+
+    return empty_trash(runs_dir)
+
+
+def find_lr(config: TrainConfig, on_event: OnEvent, stop: threading.Event) -> object:
+    """The learning-rate sweep (engine/train/lr_find.py) for the Train form's settings; LrFindResult."""
+    from resnet_gui.engine.train.lr_find import lr_find
+
+    return lr_find(config, on_event=on_event, stop=stop)
+
+
+def run_export_int8(checkpoint: str, out: str, data_dir: str | None) -> object:
+    """Int8 ONNX export (calibrated on `data_dir` when given) and its report (engine/infer/quantize.py)."""
+    from resnet_gui.engine.infer.quantize import export_int8
+
+    return export_int8(checkpoint, out, data_dir=data_dir or None)

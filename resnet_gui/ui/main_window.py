@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, Slot, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui import __version__
+from resnet_gui.desktop import icon_path
 from resnet_gui.ui import collector
 from resnet_gui.ui.classify.view import InferenceView
 from resnet_gui.ui.common import (
@@ -39,6 +40,7 @@ from resnet_gui.ui.common import (
 from resnet_gui.ui.dataset.view import DatasetView
 from resnet_gui.ui.jobs import probe_devices
 from resnet_gui.ui.model.view import ModelView
+from resnet_gui.ui.runs.view import RunsView
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train.view import TrainingView
 from resnet_gui.ui.workers import LatestJob
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 
 MAX_RECENT = 8
 DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB, MODEL_TAB = 0, 1, 2, 3
+RUNS_TAB = 4
 
 
 class MainWindow(QMainWindow):
@@ -60,6 +63,7 @@ class MainWindow(QMainWindow):
     def __init__(self, runs_dir: str | Path | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("ResNet GUI")
+        self.setWindowIcon(QIcon(str(icon_path("png"))))  # resnet_gui/assets/icon.png (package data)
         self.setAcceptDrops(True)
         self.state = AppState(self)
         self._busy: dict[str, str] = {}
@@ -80,6 +84,11 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(DATASET_TAB, "What is in your image folder (Ctrl+1)")
         self.tabs.setTabToolTip(TRAIN_TAB, "Train a classifier on it (Ctrl+2)")
         self.tabs.setTabToolTip(CLASSIFY_TAB, "Drop images and see what the model says (Ctrl+3)")
+        self.runs_view = RunsView(self.training_view.runs_dir)
+        self.tabs.insertTab(RUNS_TAB, self.runs_view, "Runs")
+        self.tabs.setTabToolTip(
+            RUNS_TAB, "Every run in the runs folder: open, compare, rename, trash (Ctrl+5)"
+        )
         self.message = MessageBar()
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -145,6 +154,10 @@ class MainWindow(QMainWindow):
                 self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             )
 
+        view.addAction(
+            self._action("&Runs", lambda: self.tabs.setCurrentIndex(RUNS_TAB), "Ctrl+5", "The runs folder")
+        )
+
         helpm = bar.addMenu("&Help")
         about = self._action("&About ResNet GUI", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
@@ -192,8 +205,22 @@ class MainWindow(QMainWindow):
         m.export_requested.connect(self.export_model)
         self.state.retrain_requested.connect(self.retrain)  # the dataset check and Classify's feedback
         t.run_finished.connect(self._on_run_finished)
+        self._connect_runs()
         for name, view in (("dataset", d), ("train", t), ("classify", i)):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
+
+    def _connect_runs(self) -> None:
+        r, t = self.runs_view, self.training_view
+        r.open_checkpoint.connect(self.open_checkpoint)
+        r.show_in_train.connect(self.show_run_in_train)
+        r.busy.connect(lambda text: self._set_busy("runs", text))
+        r.is_active = lambda path: t.is_running() and path == t.compare.current_run
+        t.running_changed.connect(lambda _running: r.refresh() if r.isVisible() else r.update_buttons())
+
+    def show_run_in_train(self, run_path: str) -> None:
+        """The Train tab, with this run's curves overlaid (its "Compare with" choice)."""
+        self.training_view.compare.choose(run_path)
+        self.tabs.setCurrentIndex(TRAIN_TAB)
 
     def retrain(self) -> None:
         """Retrain after fixing the data: the Train tab, a new run with its current settings."""
@@ -357,6 +384,7 @@ class MainWindow(QMainWindow):
         self.dataset_view.shutdown()
         self.inference_view.shutdown()
         self.model_view.shutdown()
+        self.runs_view.shutdown()
         if self._export_dialog is not None:
             self._export_dialog.shutdown()
         self._device_probe.shutdown()

@@ -24,7 +24,7 @@ def _actions(window) -> dict[str, str]:
 
 def test_window_opens_with_three_views_menus_and_device(qtbot, window):
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert tabs == ["Dataset", "Train", "Classify", "Model"]
+    assert tabs == ["Dataset", "Train", "Classify", "Model", "Runs"]
     assert window.tabs.widget(0) is window.dataset_view
     assert window.tabs.widget(1) is window.training_view
     assert window.tabs.widget(2) is window.inference_view

@@ -257,6 +257,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
         if not progress.stopped and loaders.val is not None and dist.is_main and saver.best_path.exists():
             evaluation = _final_evaluation(model, saver, index, device, loaders.workers, emit, stop)
         dist.barrier()  # the other ranks wait for rank 0's final evaluation and files
+        saver.finish(progress.stopped)  # a finished run keeps no resume state (engine/train/saver.py)
 
     result = TrainResult(
         checkpoint=str(saver.best_path) if saver.best_path.exists() else None,

@@ -18,7 +18,7 @@ from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.errors import CheckpointError
 from resnet_gui.engine.model import checkpoint as ckpt
 from resnet_gui.engine.model.weights import first_line
-from resnet_gui.engine.train.optim import load_scheduler_state
+from resnet_gui.engine.train.optim import LrSchedule, load_scheduler_state
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,12 @@ class ResumePoint:
         scaler: torch.amp.GradScaler | None,
         loader_rng: torch.Generator,
     ) -> None:
-        """Put the optimizer, schedule (keeping this run's length), loss scaler and RNGs where they were."""
+        """Put the optimizer, schedule (keeping this run's length), loss scaler and RNGs where they were.
+        Without a training state (a finished run keeps none: train/saver.py) the optimizer starts fresh but
+        the schedule still continues from the epochs done, rather than warming up again."""
         state = self.state
         if not state:
+            self._continue_schedule(scheduler)
             return
         try:
             optimizer.load_state_dict(state["optimizer"])
@@ -90,6 +93,19 @@ class ResumePoint:
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             name = ckpt.training_state_path(self.path).name
             raise CheckpointError(f"{name} does not fit this run: {first_line(exc)}") from exc
+
+    def _continue_schedule(self, scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
+        """Move a fresh schedule to the step after `start_epoch` epochs (the learning rates it sets)."""
+        fns = [fn for fn in scheduler.lr_lambdas if isinstance(fn, LrSchedule)]
+        if not fns or self.config.epochs < 1 or self.start_epoch < 1:
+            return
+        step = fns[0].total_steps // self.config.epochs * self.start_epoch
+        scheduler.last_epoch = step
+        for group, base, fn in zip(
+            scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * fn(step)
+        scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]
 
 
 def _check_kept(saved: dict, name: str) -> None:

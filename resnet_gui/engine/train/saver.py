@@ -3,6 +3,7 @@
 After timm's `utils/checkpoint_saver.py`: one saver owns both files and the comparison. `last` is the
 model file plus its resume state (optimizer, schedule, epoch, RNG), written as an atomic pair every epoch;
 an improving epoch then copies last's model file to `best`, so the model is serialised once per epoch.
+A run that finishes drops the resume state (`finish`); a stopped or killed run keeps it.
 File names: `<run>/last.safetensors`, `<run>/last.state.pt`, `<run>/best.safetensors`.
 """
 
@@ -189,6 +190,14 @@ class CheckpointSaver:
         if not self.best_path.exists():
             self._copy_last_to_best()
             self.emit(CheckpointSaved(str(self.best_path), "best", epoch, None))
+
+    def finish(self, stopped: bool) -> None:
+        """End of the run: a finished run drops `last`'s resume state (the optimizer's moments, twice the
+        model's size); a stopped one keeps it, so `--resume` continues exactly. Continuing a finished run
+        still works: the weights and the schedule's position resume, the optimizer starts fresh (train/resume.py)."""
+        if not self.enabled or stopped:
+            return
+        ckpt.training_state_path(self.last_path).unlink(missing_ok=True)
 
     def load_best(self) -> tuple[dict[str, torch.Tensor], ckpt.CheckpointMeta]:
         return ckpt.load_checkpoint(self.best_path)

@@ -36,7 +36,7 @@ class ResultBox(QFrame):
         self.more_epochs.setSuffix(" epochs")
         self.continue_button = QPushButton("Continue training")
         self.continue_button.setToolTip(
-            "Train more epochs from the saved state (optimizer and schedule carry on)"
+            "Train more epochs: the schedule carries on (and, after Stop, the optimizer's saved state)"
         )
         rb = QHBoxLayout()
         rb.addWidget(self.use_button)

@@ -39,6 +39,7 @@ from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train import log_lines
 from resnet_gui.ui.train.eval_results import EvalResultsPanel
 from resnet_gui.ui.train.form import TrainForm
+from resnet_gui.ui.train.lr_finder import LrFinder
 from resnet_gui.ui.train.plots import TrainingPlots
 from resnet_gui.ui.train.result_box import ResultBox
 from resnet_gui.ui.train.run_compare import RunCompareBar
@@ -85,6 +86,7 @@ class TrainingView(QWidget):
         self._skipped = 0
         self._reveal_evaluation = False  # EvalDone came: the Evaluation tab opens when the run has ended
         self.form = TrainForm(self.state)
+        self.lr_finder = LrFinder(self)  # Find LR… under the Learning rate field (ui/train/lr_finder.py)
         self.dataset_label = QLabel("No dataset open yet.")
         self.dataset_label.setWordWrap(True)
         self.start_button = QPushButton("Start training")
@@ -288,6 +290,7 @@ class TrainingView(QWidget):
         self.runner.shutdown()
         self.form.shutdown()
         self.results.shutdown()
+        self.lr_finder.shutdown()
 
     # --- engine events ----------------------------------------------------------------------------
     @Slot(object)
