@@ -29,12 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.engine.verdict import Verdict, judge
 from resnet_gui.format import fmt_pct
 from resnet_gui.ui.common import button, error_text, hrow, side_by_side
 from resnet_gui.ui.dataset.widgets import THUMB, thumbnail_grid
 from resnet_gui.ui.jobs import evaluate_in_background
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
 from resnet_gui.ui.train.gallery import CellDelegate, GalleryModel, NumberItem
+from resnet_gui.ui.train.result_box import WARN_STYLE
 from resnet_gui.ui.workers import ImageLoader, LatestJob
 
 if TYPE_CHECKING:
@@ -210,6 +212,10 @@ class EvalResultsPanel(QWidget):
         self.summary.setText("The evaluation failed.")
         self.error.emit(f"Evaluation failed: {error_text(exc)}")
 
+    @staticmethod
+    def _verdict(result: EvalResult) -> Verdict | None:
+        return judge(len(result.classes), confusion=result.confusion_matrix)
+
     def set_result(self, result: EvalResult) -> None:
         """Show an engine EvalResult (with its per-image records)."""
         self.result = result
@@ -220,6 +226,7 @@ class EvalResultsPanel(QWidget):
             f"<b>Best model on {result.num_images} {result.split} images:</b> accuracy "
             f"{fmt_pct(result.accuracy).strip()} · loss {result.loss:.3f} · {wrong} misclassified"
             + (f" · {len(result.skipped)} unreadable skipped" if result.skipped else "")
+            + (f'<br><span style="{WARN_STYLE}">⚠ {v.text}</span>' if (v := self._verdict(result)) else "")
         )
         self.confusion.set_data(result.classes, result.confusion_matrix)
         self.table.setSortingEnabled(False)

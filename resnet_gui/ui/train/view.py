@@ -315,6 +315,7 @@ class TrainingView(QWidget):
             self._run_result = e.result
         elif isinstance(e, ev.RunFailed):
             self._run_error = e.error
+        self.result_box.note_event(e)
         self.engine_event.emit(e)
 
     def _on_started(self, e: ev.RunStarted) -> None:
@@ -402,7 +403,7 @@ class TrainingView(QWidget):
         wall = fmt_duration(r.wall_s)
         self.speed_label.setText(f"{'Stopped' if stopped else 'Finished'} after {wall}")
         self.result_box.show_result(r, ckpt)
-        self.results.set_checkpoint(ckpt)
+        self.results.set_checkpoint(ckpt if self.result_box.usable else None)
         self._log(
             f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
         )
@@ -422,7 +423,7 @@ class TrainingView(QWidget):
             self.speed_label.setText("Training failed (see the message above and the log)")
         if ckpt:
             self.result_box.show_unfinished(self._ended_on_request, ckpt)
-            self.results.set_checkpoint(ckpt)
+            self.results.set_checkpoint(ckpt if self.result_box.usable else None)
 
     def _show_evaluation(self, result: EvalResult) -> None:
         self.results.set_result(result)  # filled while hidden; shown when the run has ended
