@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -48,7 +49,15 @@ SORTS = (
     ("least", "Least confident first"),
 )
 SHOWS = (("wrong", "Misclassified"), ("all", "All evaluated images"))
+HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
 CSV_COLUMNS = ("path", "true", "predicted", "confidence", "true_class_prob", "loss")
+
+
+def _table_width(table: QTableWidget) -> int:
+    """Wide enough for every column of the per-class table (a short class name, four numbers)."""
+    fm = table.fontMetrics()
+    numbers = sum(max(fm.horizontalAdvance(h), fm.horizontalAdvance("0.000")) + 24 for h in HEADERS[1:])
+    return fm.horizontalAdvance("class name") + numbers + table.verticalScrollBar().sizeHint().width() + 8
 
 
 class EvalResultsPanel(QWidget):
@@ -75,7 +84,7 @@ class EvalResultsPanel(QWidget):
         self.confusion.cell_clicked.connect(self.filter_cell)
         self.confusion.cleared.connect(self.clear_cell)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        self.table.setHorizontalHeaderLabels(list(HEADERS))
         self.table.horizontalHeaderItem(4).setToolTip("Support: validation images of this class")
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
@@ -88,12 +97,14 @@ class EvalResultsPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, 5):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumWidth(_table_width(self.table))  # a cell filter must not squeeze F1 away
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.confusion)
         left.addWidget(self.table)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 2)
+        left.setChildrenCollapsible(False)
 
         self.show_combo = QComboBox()
         for key, text in SHOWS:
@@ -106,7 +117,12 @@ class EvalResultsPanel(QWidget):
             "Most confident first puts likely mislabels on top; highest loss first the hardest images."
         )
         self.sort_combo.currentIndexChanged.connect(self.refresh_gallery)
+        for combo in (self.show_combo, self.sort_combo):  # room for the filter text beside them
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         self.cell_label = QLabel()
+        # what the gallery is filtered to: it takes the spare width and never widens the pane
+        self.cell_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cell_clear = QPushButton("Show all")
         self.cell_clear.setToolTip("Forget the class or confusion-cell filter")
         self.cell_clear.clicked.connect(self.clear_cell)
@@ -154,6 +170,7 @@ class EvalResultsPanel(QWidget):
         rv.addLayout(actions)
 
         split = side_by_side(left, right, stretch=(2, 3), sizes=[380, 520])
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.evaluate_button = button(
