@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from resnet_gui.ui.train.plots import TrainingPlots, epoch_curve
+from resnet_gui.ui.train.plots import LEGEND_COLUMNS, TrainingPlots, epoch_curve
 
 if TYPE_CHECKING:
     from resnet_gui.engine.runs import RunInfo
@@ -44,7 +44,7 @@ class ComparisonOverlay:
                 item.legend.removeItem(curve)
             item.removeItem(curve)
         self.curves, self._owners = [], []
-        self._legend_columns(1)
+        self._legend_columns(LEGEND_COLUMNS)
 
     def _legend_columns(self, n: int) -> None:
         for widget in (self.plots.loss_plot, self.plots.acc_plot):
@@ -65,10 +65,10 @@ class ComparisonOverlay:
             return [p[0] for p in pts], [p[1] for p in pts]
 
         specs = (
-            (self.plots.loss_plot, "train_loss", 1.0, Qt.PenStyle.DashLine, "other run: train"),
-            (self.plots.loss_plot, "val_loss", 1.0, Qt.PenStyle.DotLine, "other run: val"),
-            (self.plots.acc_plot, "train_acc", 100.0, Qt.PenStyle.DashLine, "other run: train"),
-            (self.plots.acc_plot, "val_acc", 100.0, Qt.PenStyle.DotLine, "other run: val"),
+            (self.plots.loss_plot, "train_loss", 1.0, Qt.PenStyle.DashLine, "other: train"),
+            (self.plots.loss_plot, "val_loss", 1.0, Qt.PenStyle.DotLine, "other: val"),
+            (self.plots.acc_plot, "train_acc", 100.0, Qt.PenStyle.DashLine, "other: train"),
+            (self.plots.acc_plot, "val_acc", 100.0, Qt.PenStyle.DotLine, "other: val"),
         )
         for widget, key, scale, style, label in specs:
             x, y = series(key, scale)
@@ -77,7 +77,7 @@ class ComparisonOverlay:
             curve.setZValue(-1)  # behind the live run
             self.curves.append(curve)
             self._owners.append(widget.getPlotItem())
-        self._legend_columns(2)  # six entries in one column would cover the curves
+        self._legend_columns(LEGEND_COLUMNS)  # under the plot: a second row for the other run
 
     def point_counts(self) -> list[int]:
         """Points per overlay curve (train loss, val loss, train acc, val acc); [] when none is shown."""

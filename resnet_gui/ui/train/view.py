@@ -189,6 +189,10 @@ class TrainingView(QWidget):
         self.form.set_dataset(result)
         self._update_enabled()
 
+    def shown_run_data_dir(self) -> str | None:
+        """The dataset of the run whose curves and result the tab shows (None: none shown)."""
+        return self._config.data_dir if self._config is not None else None
+
     # --- enabling ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self.runner.is_running()
