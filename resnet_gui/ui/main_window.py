@@ -94,7 +94,10 @@ class MainWindow(QMainWindow):
 
         self.status_label = QLabel("Ready")
         self.device_label = QLabel("Detecting device…")
-        self.device_label.setToolTip("The device training and classification use")
+        self.device_label.setToolTip(
+            "The device training and classification use. On the CPU, the thread count is the most they "
+            "use: each classified image runs on the cores other programs leave free (often fewer)."
+        )
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.device_label)
 

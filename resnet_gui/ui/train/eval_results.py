@@ -49,6 +49,7 @@ SORTS = (
     ("least", "Least confident first"),
 )
 SHOWS = (("wrong", "Misclassified"), ("all", "All evaluated images"))
+MIN_HEIGHT = 120  # px: below the evaluation's own minimum, the splitter above it may still give it less
 HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
 CSV_COLUMNS = ("path", "true", "predicted", "confidence", "true_class_prob", "loss")
 
@@ -180,6 +181,8 @@ class EvalResultsPanel(QWidget):
         )
         layout.addLayout(hrow(self.summary, self.evaluate_button))
         layout.addWidget(split, 1)
+        # the Train tab's plots keep their room on a small screen: this tab (and the log) give way first
+        self.setMinimumHeight(MIN_HEIGHT)
         self.clear()
 
     # --- data -------------------------------------------------------------------------------------
