@@ -86,7 +86,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def make_digits(root: Path, per_class: int = 30, size: int = 40, seed: int = 0) -> Path:
+def make_digits(root: Path, per_class: int = 50, size: int = 40, seed: int = 0) -> Path:
     """Ten classes of drawn digits (0-9), shifted, rotated, coloured and noisy: a 10-class folder."""
     import random
 
@@ -295,15 +295,17 @@ def run(out: Path, tmp: Path, sizes: list[tuple[int, int]]) -> int:
     window.open_dataset(str(digits))
     wait(lambda: loaded, 60, "the digits dataset")
     window.tabs.setCurrentIndex(1)
-    tv.form.epochs.setValue(4)
+    tv.form.epochs.setValue(8)
     tv.form.img_size.setValue(32)
+    tv.form.batch_size.setValue(16)
     finished.clear()
     t0 = time.perf_counter()
     tv.start()
     wait(lambda: finished and tv.results.result is not None, 900, "the digits run and its evaluation")
     figures["train_digits_10_classes"] = {
-        "epochs": 4,
+        "epochs": 8,
         "img_size": 32,
+        "batch_size": 16,
         "wall_s": round(time.perf_counter() - t0, 1),
         "val_accuracy": round(tv.results.result.accuracy, 3),
     }

@@ -52,7 +52,7 @@ class ConfusionMatrixView(QWidget):
         self._pixmap: QPixmap | None = None
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(180, 180)
+        self.setMinimumSize(150, 150)
 
     def set_data(self, classes: list[str], matrix: list[list[int]]) -> None:
         self.classes, self.matrix = list(classes), [list(row) for row in matrix]
@@ -106,11 +106,11 @@ class ConfusionMatrixView(QWidget):
         c = self._cell() if cell is None else cell
         widest = str(max((max(row) for row in self.matrix if row), default=0))
         font = QFont(self.font())
-        px = min(QFontMetrics(font).height(), int(c * 0.6))
+        px = min(QFontMetrics(font).height(), int(c) - 3)
         while px >= MIN_NUMBER_PX:
             font.setPixelSize(px)
             fm = QFontMetrics(font)
-            if fm.horizontalAdvance(widest) <= c - 3 and fm.height() <= c - 1:
+            if fm.horizontalAdvance(widest) <= c - 2 and fm.ascent() <= c - 2:  # digits: no descenders
                 return font
             px -= 1
         return None

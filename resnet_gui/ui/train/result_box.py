@@ -66,17 +66,19 @@ class ResultBox(QFrame):
         self.continue_button.setToolTip(
             "Train more epochs from the saved state (optimizer and schedule carry on)"
         )
-        rb = QHBoxLayout()
+        rb = QHBoxLayout()  # the title and what to do next on one line: the curves above keep their room
+        rb.addWidget(self.title, 1)
         rb.addWidget(self.use_button)
         rb.addWidget(self.folder_button)
-        rb.addStretch(1)
+        rb.addSpacing(12)
         rb.addWidget(self.continue_button)
         rb.addWidget(self.more_epochs)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(4)
+        layout.addLayout(rb)
         layout.addWidget(self.details)
         layout.addWidget(self.warning)
-        layout.addLayout(rb)
         self.hide()
 
     def note_event(self, e: object) -> None:

@@ -37,7 +37,7 @@ from resnet_gui.format import fmt_duration, fmt_pct
 from resnet_gui.ui.common import MessageBar, default_runs_dir, error_text, mono_font
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train import log_lines
-from resnet_gui.ui.train.eval_results import EvalResultsPanel
+from resnet_gui.ui.train.eval_results import EvalResultsPanel, evaluation_sizes
 from resnet_gui.ui.train.form import TrainForm
 from resnet_gui.ui.train.plots import TrainingPlots
 from resnet_gui.ui.train.result_box import ResultBox
@@ -367,8 +367,8 @@ class TrainingView(QWidget):
         # then, a moment later, the Evaluation tab. `run_finished` comes once both are on screen.
         self.plots.stop_live()
         if self._reveal_evaluation:
-            total = sum(self.right_split.sizes())
-            self.right_split.setSizes([total * 9 // 20, total * 11 // 20])  # room for the heatmap and gallery
+            total, top = sum(self.right_split.sizes()), self.right_split.widget(0)
+            self.right_split.setSizes(evaluation_sizes(total, top.minimumSizeHint().height()))
         result, error = self._run_result, self._run_error
         if result is not None and error is None:
             self.result = result
