@@ -113,7 +113,7 @@ class HelpDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(close)
-        self.resize(620, 520)
+        self.resize(640, 460)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
 
     def show_page(self, index: int) -> None:

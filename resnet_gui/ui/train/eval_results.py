@@ -201,6 +201,9 @@ class EvalResultsPanel(QWidget):
         want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
         if self.left_split.orientation() != want:
             self.left_split.setOrientation(want)
+            # side by side, extra width goes to the gallery; stacked, to both sides as before
+            self.split.setStretchFactor(0, 0 if wide else 2)
+            self.split.setStretchFactor(1, 1 if wide else 3)
             if wide:  # once laid out: the matrix (as wide as it is high) and the table, then the gallery
                 QTimer.singleShot(0, self, self._share_wide)
         super().resizeEvent(event)
