@@ -13,7 +13,7 @@ from resnet_gui.engine.config import DEFAULTS
 from resnet_gui.ui.classify import view as classify_view
 from resnet_gui.ui.main_window import CLASSIFY_TAB, TRAIN_TAB
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
-from resnet_gui.ui.train.plots import TrainingPlots, epoch_range
+from resnet_gui.ui.train.plots import PLOT_MIN_HEIGHT, TrainingPlots, epoch_range
 from resnet_gui.ui.train.run_compare import RunCompareBar
 
 
@@ -111,6 +111,10 @@ def test_a_cell_click_does_not_squeeze_the_per_class_table(qtbot, window, tiny_d
     shown = sum(header.sectionSize(c) for c in range(5))
     assert shown <= panel.table.viewport().width() + 2  # F1 and Images in view, no horizontal scroll
     assert "class_4" in panel.cell_label.text() and "class_4" in panel.count_label.text()
+    # the whole window still fits a 1280x720 screen, and the plots keep their readable height
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720
+    assert window.training_view.plots.loss_plot.height() >= PLOT_MIN_HEIGHT
 
 
 def test_open_images_adds_and_same_names_show_their_folder(
