@@ -168,7 +168,7 @@ def run(out: Path, tmp: Path, sizes: list[tuple[int, int]]) -> int:
     window.dataset_view.dataset_loaded.connect(loaded.append)
     t0 = time.perf_counter()
     window.open_dataset(None)  # the built-in demo (generated on first use into the temp cache)
-    wait(lambda: loaded, 120, "the demo dataset")
+    wait(lambda: loaded, 600, "the demo dataset")
     figures["demo_first_open_s"] = round(time.perf_counter() - t0, 3)  # generate it + import torch + scan
     loaded.clear()
     t0 = time.perf_counter()

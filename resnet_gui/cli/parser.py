@@ -27,9 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return sp
 
-    sp = add("gui", cmd_gui, "open the desktop app (on the built-in demo dataset when no DATA_DIR)")
-    sp.add_argument("data_dir", nargs="?", metavar="DATA_DIR")
-    sp.add_argument("--checkpoint", metavar="CKPT")
+    sp = add("gui", cmd_gui, "open the desktop app (on DATA_DIR, else the last folder opened, else the demo)")
+    sp.add_argument("data_dir", nargs="?", metavar="DATA_DIR", help="a folder with one subfolder per class")
+    sp.add_argument("--checkpoint", metavar="CKPT", help="load it in Classify (default: the last one loaded)")
 
     sp = add("demo-data", cmd_demo_data, "write the synthetic demo dataset (shapes) to OUT_DIR")
     sp.add_argument("out_dir", metavar="OUT_DIR")
