@@ -199,13 +199,14 @@ class EvalResultsPanel(QWidget):
         """Short and wide (a 720-line screen): the matrix beside its table, so it gets the full height."""
         wide = self.height() < SIDE_BY_SIDE_BELOW and self.width() > 2.2 * self.height()
         want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
-        if self.left_split.orientation() != want:
+        switched = self.left_split.orientation() != want
+        if switched:
             self.left_split.setOrientation(want)
             # side by side, extra width goes to the gallery; stacked, to both sides as before
             self.split.setStretchFactor(0, 0 if wide else 2)
             self.split.setStretchFactor(1, 1 if wide else 3)
-            if wide:  # once laid out: the matrix (as wide as it is high) and the table, then the gallery
-                QTimer.singleShot(0, self, self._share_wide)
+        if wide and (switched or event.oldSize().height() != event.size().height()):
+            QTimer.singleShot(0, self, self._share_wide)  # once laid out: a square matrix, then the table
         super().resizeEvent(event)
 
     def _share_wide(self) -> None:
