@@ -1,7 +1,9 @@
-"""Regenerate assets/screenshots/{dataset,train,classify}.png and print the GUI figures.
+"""Regenerate assets/screenshots/<view>-<W>x<H>.png at each --sizes and print the GUI figures.
 
 Runs the real app window on the built-in demo dataset: opens it, trains with the panel's defaults (a
-screenshot mid-training, curves moving), loads the result in Classify and drops unseen demo images on it.
+screenshot mid-training, curves moving), loads the result in Classify and drops unseen demo images on it;
+then trains on a 10-class set of drawn digits for the Evaluation tab, and opens Help. Each view is
+grabbed at every size (the window is resized, the run keeps going).
 Under Linux without a display it starts Xvfb itself (`apt-get install xvfb`); QT_QPA_PLATFORM=offscreen
 works too. User settings and cache are not touched (both go to a temp folder).
 
@@ -65,9 +67,10 @@ def start_xvfb(size: str) -> subprocess.Popen | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshots"))
-    parser.add_argument("--size", default="1280x800", help="window size")
+    parser.add_argument("--sizes", default="1280x720,1920x1080", help="window sizes, comma-separated")
     args = parser.parse_args()
-    w, h = (int(x) for x in args.size.split("x"))
+    sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes.split(",")]
+    w, h = max(s[0] for s in sizes), max(s[1] for s in sizes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="resnet-gui-shots-"))
@@ -75,7 +78,7 @@ def main() -> int:
     os.environ["XDG_DATA_HOME"] = str(tmp / "data")
     xvfb = start_xvfb(f"{w + 120}x{h + 100}")
     try:
-        return run(out, tmp, w, h)
+        return run(out, tmp, sizes)
     finally:
         if xvfb is not None:
             xvfb.terminate()
@@ -83,7 +86,34 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(out: Path, tmp: Path, w: int, h: int) -> int:
+def make_digits(root: Path, per_class: int = 50, size: int = 40, seed: int = 0) -> Path:
+    """Ten classes of drawn digits (0-9), shifted, rotated, coloured and noisy: a 10-class folder."""
+    import random
+
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    rng = random.Random(seed)
+    for digit in range(10):
+        folder = root / f"digit_{digit}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            bg = tuple(rng.randrange(0, 120) for _ in range(3))
+            fg = tuple(rng.randrange(150, 256) for _ in range(3))
+            img = Image.new("RGB", (size, size), bg)
+            font = ImageFont.load_default(size=rng.randrange(size // 2, size * 4 // 5))
+            ImageDraw.Draw(img).text(
+                (size / 2 + rng.uniform(-4, 4), size / 2 + rng.uniform(-4, 4)),
+                str(digit),
+                fill=fg,
+                font=font,
+                anchor="mm",
+            )
+            img = img.rotate(rng.uniform(-20, 20), fillcolor=bg).filter(ImageFilter.GaussianBlur(0.6))
+            img.save(folder / f"{digit}_{k:03d}.png")
+    return root
+
+
+def run(out: Path, tmp: Path, sizes: list[tuple[int, int]]) -> int:
     # --- what `resnet-gui` does: Qt first, the window up, torch later on a worker thread ---------------
     from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: TID251 (drives the app's window)
 
@@ -95,7 +125,8 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     app = create_app()
     window = MainWindow(runs_dir=tmp / "runs")
     install_excepthook(window)
-    window.resize(w, h)
+    window.resize(*sizes[0])
+    window.move(0, 0)
     window.show()
     app.processEvents()
     shown = time.perf_counter()
@@ -104,7 +135,9 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
         "window_shown_s_since_process_start": round(age, 3) if age is not None else None,
         "window_shown_s_since_script_import": round(shown - T_IMPORT, 3),
         "platform": app.platformName(),
+        "sizes": [f"{w}x{h}" for w, h in sizes],
     }
+    written: list[Path] = []
 
     def wait(pred, timeout: float, what: str) -> None:
         wait_until(pred, timeout, what, poll_ms=20)
@@ -114,12 +147,28 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
 
+    def shoot(name: str, dialog=None) -> None:
+        """The window (and `dialog` over it, grabbed from the screen) at every size; back to the first."""
+        for w, h in sizes:
+            window.resize(w, h)
+            settle(500)
+            path = out / f"{name}-{w}x{h}.png"
+            if dialog is None:
+                window.grab().save(str(path))
+            else:
+                dialog.move(window.x() + (w - dialog.width()) // 2, window.y() + (h - dialog.height()) // 3)
+                settle(300)
+                geo = window.frameGeometry()
+                app.primaryScreen().grabWindow(0, geo.x(), geo.y(), geo.width(), geo.height()).save(str(path))
+            written.append(path)
+        window.resize(*sizes[0])
+
     # --- Dataset -----------------------------------------------------------------------------------
     loaded: list = []
     window.dataset_view.dataset_loaded.connect(loaded.append)
     t0 = time.perf_counter()
     window.open_dataset(None)  # the built-in demo (generated on first use into the temp cache)
-    wait(lambda: loaded, 120, "the demo dataset")
+    wait(lambda: loaded, 600, "the demo dataset")
     figures["demo_first_open_s"] = round(time.perf_counter() - t0, 3)  # generate it + import torch + scan
     loaded.clear()
     t0 = time.perf_counter()
@@ -132,7 +181,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     wait(lambda: view.model.cached_count() >= 20, 60, "thumbnails")  # the ones on screen
     wait(lambda: window.training_view.form.facts, 60, "model facts")
     settle()
-    window.grab().save(str(out / "dataset.png"))
+    shoot("dataset")
 
     # --- Train: the panel's defaults, as a newcomer would press Start -------------------------------
     tv = window.training_view
@@ -161,9 +210,8 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     tv.start()
     target = max(2, tv.form.epochs.value() // 2 + 1)
     wait(lambda: len(epochs_done) >= target or finished, 600, "a few epochs")
-    settle(500)
-    heartbeat.stop()  # the grab itself takes a while: keep it out of the figures
-    window.grab().save(str(out / "train.png"))
+    heartbeat.stop()  # the grabs themselves take a while: keep them out of the figures
+    shoot("train")
     last[0] = time.perf_counter()
     heartbeat.start()
     wait(lambda: finished, 900, "training to finish")
@@ -176,6 +224,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
         "wall_s": round(wall, 1),
         "best_val_acc": tv.result.best_val_acc,
         "device": tv.result.device_name,
+        "train_img_per_s": round(tv.result.train_img_per_s, 1),
     }
     figures["plot_redraws_per_s_while_training"] = round((tv.plots.redraw_count - redraws0) / wall, 2)
     gaps = sorted(stalls)
@@ -185,7 +234,8 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
         "max": round(gaps[-1] * 1000, 1),
     }
     settle()
-    window.grab().save(str(out / "train-done.png"))
+    tv.bottom_tabs.setCurrentIndex(0)  # the log: what a finished run says
+    shoot("train-done")
 
     # --- Classify: the trained model, unseen images dropped on the view ----------------------------
     iv = window.inference_view
@@ -218,7 +268,7 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     right = [i for i, r in enumerate(rows) if r.prediction.label and r.prediction.label in Path(r.path).name]
     iv.table.selectRow(right[0] if right else 0)  # show an answer the model got right, if any
     settle(600)
-    window.grab().save(str(out / "classify.png"))
+    shoot("classify")
     figures["classify_unseen"] = {
         "images": len(rows),
         "correct": len(right),
@@ -231,17 +281,52 @@ def run(out: Path, tmp: Path, w: int, h: int) -> int:
     iv.cam.checkbox.setChecked(True)
     wait(lambda: cams, 120, "the Grad-CAM overlay")
     settle(400)
-    window.grab().save(str(out / "classify-cam.png"))
+    shoot("classify-cam")
     described: list = []
     window.model_view.described.connect(described.append)
     window.tabs.setCurrentWidget(window.model_view)
     wait(lambda: described, 120, "the model description")
     settle(400)
-    window.grab().save(str(out / "model.png"))
+    shoot("model")
+
+    # --- Evaluation with 10 classes: drawn digits, a short run, a confusion cell clicked ----------
+    digits = make_digits(tmp / "digits")
+    loaded.clear()
+    window.open_dataset(str(digits))
+    wait(lambda: loaded, 60, "the digits dataset")
+    window.tabs.setCurrentIndex(1)
+    tv.form.epochs.setValue(10)
+    tv.form.img_size.setValue(32)
+    tv.form.batch_size.setValue(16)
+    tv.form.augment.setCurrentText("none")  # a flipped 2 is no 2
+    finished.clear()
+    t0 = time.perf_counter()
+    tv.start()
+    wait(lambda: finished and tv.results.result is not None, 900, "the digits run and its evaluation")
+    figures["train_digits_10_classes"] = {
+        "epochs": 10,
+        "img_size": 32,
+        "batch_size": 16,
+        "augment": "none",
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "val_accuracy": round(tv.results.result.accuracy, 3),
+    }
+    settle(400)
+    m = tv.results.result.confusion_matrix
+    worst = max(((t, p) for t in range(len(m)) for p in range(len(m)) if t != p), key=lambda c: m[c[0]][c[1]])
+    tv.results.filter_cell(*worst)  # the most common confusion, listed in the gallery
+    settle(600)
+    shoot("eval-10-classes")
+
+    # --- Help -----------------------------------------------------------------------------------
+    window.show_help(0)
+    settle(400)
+    shoot("help", dialog=window._help)
+    window._help.close()
     window.close()
     print(json.dumps(figures, indent=2))
-    for name in ("dataset", "train", "train-done", "classify", "classify-cam", "model"):
-        print(f"wrote {out / (name + '.png')}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

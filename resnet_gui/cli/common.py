@@ -84,13 +84,31 @@ def _pct(x: float | None) -> str:
     return fmt_pct(x, unknown="  n/a", width=5)
 
 
-class TrainProgress:
-    """Turns engine events into a progress bar (TTY) or one line per epoch (logs)."""
+#: Not a terminal (a log file, a pipe): a plain progress line at most this often within an epoch.
+LOG_PROGRESS_EVERY_S = 10.0
 
-    def __init__(self, stream=None):
+
+def step_line(event) -> str:
+    """A progress line within an epoch: step, loss, images/s and the run's ETA."""
+    return (
+        f"epoch {event.epoch}/{event.epochs} step {event.step}/{event.steps}  loss {event.loss:.3f}  "
+        f"{event.img_per_s:.1f} img/s  ETA {_fmt_s(event.eta_s)}"
+    )
+
+
+class TrainProgress:
+    """Turns engine events into a progress bar redrawn in place (TTY) or, in a log, one line per epoch
+    plus a plain step line at most every `every_s` seconds (so a long first epoch is not silent)."""
+
+    def __init__(self, stream=None, every_s: float = LOG_PROGRESS_EVERY_S, clock=None):
+        import time
+
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._bar_open = False
+        self.every_s = every_s
+        self._clock = clock or time.monotonic
+        self._last_line = self._clock()
 
     def _line(self, text: str) -> None:
         if self._bar_open:
@@ -111,6 +129,7 @@ class TrainProgress:
             self._line(f"checkpoints -> {term_safe(event.out_dir)}")
             for problem in getattr(event, "problems", None) or []:
                 self._line(f"warning: {term_safe(problem)}")
+            self._last_line = self._clock()
         elif isinstance(event, ev.StepDone) and self.tty:
             width = 24
             filled = int(width * event.step / max(1, event.steps))
@@ -121,7 +140,13 @@ class TrainProgress:
             )
             self.stream.flush()
             self._bar_open = True
+        elif isinstance(event, ev.StepDone):
+            now = self._clock()
+            if event.step < event.steps and now - self._last_line >= self.every_s:
+                self._line(step_line(event))
+                self._last_line = now
         elif isinstance(event, ev.EpochDone):
+            self._last_line = self._clock()
             val = (
                 "" if event.val_acc is None else f"  val loss {event.val_loss:.3f} acc {_pct(event.val_acc)}"
             )

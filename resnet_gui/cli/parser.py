@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return sp
 
-    sp = add("gui", cmd_gui, "open the desktop app (on the built-in demo dataset when no DATA_DIR)")
-    sp.add_argument("data_dir", nargs="?", metavar="DATA_DIR")
-    sp.add_argument("--checkpoint", metavar="CKPT")
+    sp = add("gui", cmd_gui, "open the desktop app (on DATA_DIR, else the last folder opened, else the demo)")
+    sp.add_argument("data_dir", nargs="?", metavar="DATA_DIR", help="a folder with one subfolder per class")
+    sp.add_argument("--checkpoint", metavar="CKPT", help="load it in Classify (default: the last one loaded)")
 
     sp = add("demo-data", cmd_demo_data, "write the synthetic demo dataset (shapes) to OUT_DIR")
     sp.add_argument("out_dir", metavar="OUT_DIR")
@@ -48,25 +48,68 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     sp = add("train", cmd_train, "train a classifier on DATA_DIR (one subfolder per class)")
-    sp.add_argument("data_dir", metavar="DATA_DIR")
+    sp.add_argument("data_dir", metavar="DATA_DIR", help="a folder with one subfolder of images per class")
     d = DEFAULTS
-    sp.add_argument("--arch", choices=ARCHS, default=d.arch, help="default: %(default)s")
-    sp.add_argument("--epochs", type=int, default=d.epochs, metavar="N", help="default: %(default)s")
-    sp.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="default: %(default)s")
+    sp.add_argument("--arch", choices=ARCHS, default=d.arch, help="architecture (default: %(default)s)")
+    sp.add_argument(
+        "--epochs",
+        type=int,
+        default=d.epochs,
+        metavar="N",
+        help="passes over the training images (default: %(default)s)",
+    )
+    sp.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        metavar="N",
+        help="images per step (default: %(default)s)",
+    )
     sp.add_argument("--lr", type=float, default=d.lr, metavar="LR", help="peak learning rate (default: auto)")
     sp.add_argument(
-        "--img-size", type=int, default=d.img_size, metavar="PX", help="default: from the images, 32..224"
+        "--img-size",
+        type=int,
+        default=d.img_size,
+        metavar="PX",
+        help="input size (default: from the images, 32..224)",
     )
-    sp.add_argument("--val-split", type=float, default=d.val_split, metavar="F", help="default: %(default)s")
-    sp.add_argument("--pretrained", default=d.pretrained, metavar="none|imagenet|PATH|URL")
+    sp.add_argument(
+        "--val-split",
+        type=float,
+        default=d.val_split,
+        metavar="F",
+        help="share of each class held out for validation, unless DATA_DIR has train/ and val/ (default: %(default)s)",
+    )
+    sp.add_argument(
+        "--pretrained",
+        default=d.pretrained,
+        metavar="none|imagenet|PATH|URL",
+        help="start from ImageNet weights (downloaded when missing), a weights file or an http(s) URL (default: %(default)s)",
+    )
     sp.add_argument("--freeze-backbone", action="store_true", help="train only the final layer")
-    sp.add_argument("--augment", choices=AUGMENT_PRESETS, default=d.augment, help="default: %(default)s")
+    sp.add_argument(
+        "--augment",
+        choices=AUGMENT_PRESETS,
+        default=d.augment,
+        help="augmentation preset (default: %(default)s)",
+    )
     sp.add_argument("--balance", action="store_true", help="sample classes evenly (imbalanced data)")
-    sp.add_argument("--device", default=d.device, metavar="|".join(DEVICES))
+    sp.add_argument(
+        "--device",
+        default=d.device,
+        metavar="|".join(DEVICES),
+        help="where to train (default: %(default)s: CUDA, then MPS, then the CPU)",
+    )
     sp.add_argument(
         "--workers", type=int, default=d.workers, metavar="N", help="data loading processes (default: auto)"
     )
-    sp.add_argument("--seed", type=int, default=d.seed, metavar="S")
+    sp.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        metavar="S",
+        help="for the split, the order and the weights (default: %(default)s)",
+    )
     sp.add_argument(
         "--out",
         default=None,
@@ -85,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--sync-bn", action="store_true", help="with several processes: BatchNorm over the global batch"
     )
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument(
+        "--json", action="store_true", help="print the result as one JSON object on stdout (progress: stderr)"
+    )
 
     sp = add("predict", cmd_predict, "classify images (files or folders) with a checkpoint")
     sp.add_argument("checkpoint", metavar="CHECKPOINT")

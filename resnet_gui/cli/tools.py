@@ -55,11 +55,38 @@ def cmd_eval(args) -> int:
     result.skipped += [{"path": p, "reason": "empty file (0 bytes)"} for p in empties if p not in known]
     for problem in index.problems:
         print(f"warning: {term_safe(problem)}", file=sys.stderr)
+    note = training_overlap_note(args.checkpoint, args.data_dir, result.split, result.num_images)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     if args.json:
         _emit_json({**result.to_json(), "problems": list(index.problems)})
     else:
         print(term_safe(result.to_table(), keep_newlines=True))
     return EXIT_PARTIAL if result.skipped else EXIT_OK
+
+
+def training_overlap_note(checkpoint: str, data_dir: str, split: str, num_images: int) -> str | None:
+    """When `eval` counted every image of the folder the model was trained on: say the figure includes
+    its training images (and so is optimistic). None when a val/ folder was used or the folders differ."""
+    from resnet_gui.engine.errors import CheckpointError
+    from resnet_gui.engine.model.weights import read_metadata
+
+    if split != "all":
+        return None
+    try:
+        meta = read_metadata(checkpoint) or {}
+    except CheckpointError:  # a plain state_dict file: nothing known about its training data
+        return None
+    trained_on = (meta.get("config") or {}).get("data_dir")
+    if not trained_on or Path(trained_on).resolve() != Path(data_dir).resolve():
+        return None
+    val_split = (meta.get("config") or {}).get("val_split")
+    held = f" only about {100 * val_split:.0f}% of them were held out for validation" if val_split else ""
+    return (
+        f"the {num_images} images counted are all of {data_dir}, which this model was trained on:{held}; "
+        "the accuracy includes its training images and is optimistic. For a fair figure evaluate on a "
+        "folder it has not seen, or look at the run's own evaluation (best model on its validation images)."
+    )
 
 
 def cmd_inspect(args) -> int:

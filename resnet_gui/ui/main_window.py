@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -46,6 +47,7 @@ from resnet_gui.ui.train.view import TrainingView
 from resnet_gui.ui.workers import LatestJob
 
 if TYPE_CHECKING:
+    from resnet_gui.ui.help import HelpDialog
     from resnet_gui.ui.jobs import ScanResult
     from resnet_gui.ui.model.export_dialog import ExportDialog
 
@@ -69,6 +71,8 @@ class MainWindow(QMainWindow):
         self._busy: dict[str, str] = {}
         self._closed = False
         self._export_dialog: ExportDialog | None = None
+        self._help: HelpDialog | None = None
+        self.latest_model: str | None = None  # the model trained or loaded last: what Export offers
 
         self.dataset_view = DatasetView(self.state)
         self.training_view = TrainingView(self.state, runs_dir=runs_dir)
@@ -99,7 +103,10 @@ class MainWindow(QMainWindow):
 
         self.status_label = QLabel("Ready")
         self.device_label = QLabel("Detecting device…")
-        self.device_label.setToolTip("The device training and classification use")
+        self.device_label.setToolTip(
+            "The device training and classification use. On the CPU, the thread count is the most they "
+            "use: each classified image runs on the cores other programs leave free (often fewer)."
+        )
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.device_label)
 
@@ -130,9 +137,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         file.addAction(
-            self._action(
-                "Open &Dataset Folder…", self.dataset_view.choose_folder, "Ctrl+O", "One subfolder per class"
-            )
+            self._action("Open &Dataset Folder…", self.choose_folder, "Ctrl+O", "One subfolder per class")
         )
         file.addAction(self._action("Open De&mo Dataset", lambda: self.open_dataset(None)))
         file.addAction(self._action("Open &Checkpoint…", self.choose_checkpoint, "Ctrl+Shift+O"))
@@ -159,6 +164,10 @@ class MainWindow(QMainWindow):
         )
 
         helpm = bar.addMenu("&Help")
+        helpm.addAction(self._action("&Getting Started", lambda: self.show_help(0), "F1"))
+        helpm.addAction(self._action("&Keyboard Shortcuts", lambda: self.show_help(1), "Ctrl+/"))
+        helpm.addAction(self._action("&Documentation", lambda: self.show_help(2)))
+        helpm.addSeparator()
         about = self._action("&About ResNet GUI", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         helpm.addAction(about)
@@ -173,12 +182,15 @@ class MainWindow(QMainWindow):
             empty = self.recent_menu.addAction("Nothing yet")
             empty.setEnabled(False)
             return
+        style = self.style()  # the platform's icons: an emoji shows as a missing-glyph box on many fonts
+        folder_icon = style.standardIcon(QStyle.StandardPixmap.SP_DirIcon)
+        file_icon = style.standardIcon(QStyle.StandardPixmap.SP_FileIcon)
         for p in folders:
-            self.recent_menu.addAction(f"📁  {p}", lambda p=p: self.open_dataset(p))
+            self.recent_menu.addAction(folder_icon, p, lambda p=p: self.open_dataset(p))
         if folders and ckpts:
             self.recent_menu.addSeparator()
         for p in ckpts:
-            self.recent_menu.addAction(f"🧠  {p}", lambda p=p: self.open_checkpoint(p))
+            self.recent_menu.addAction(file_icon, p, lambda p=p: self.open_checkpoint(p))
         self.recent_menu.addSeparator()
         self.recent_menu.addAction("Clear Recent", self._clear_recent)
 
@@ -200,6 +212,7 @@ class MainWindow(QMainWindow):
         t.use_checkpoint.connect(self.open_checkpoint)
         t.open_in_classify.connect(self.classify_with)
         t.running_changed.connect(self._on_training_running)
+        t.run_finished.connect(self._on_run_finished)
         i.go_train.connect(lambda: self.tabs.setCurrentIndex(TRAIN_TAB))
         i.open_checkpoint_requested.connect(self.choose_checkpoint)
         m.export_requested.connect(self.export_model)
@@ -248,8 +261,31 @@ class MainWindow(QMainWindow):
             settings().setValue("last_folder", result.root)
             self._remember("recent/folders", result.root)
 
+        self._note_stale_run(result)
+
+    def _note_stale_run(self, result: ScanResult) -> None:
+        """The Train tab still shows the last run's curves: say they are from another folder."""
+        tv = self.training_view
+        shown = tv.shown_run_data_dir()
+        if shown is None or tv.is_running() or Path(shown).resolve() == Path(result.root).resolve():
+            return
+        name = "the demo dataset" if result.is_demo else Path(result.root).name
+        tv.message.show_message(
+            f"The curves and results below are from the last run, on {Path(shown).name}. "
+            f"Start training trains on {name}.",
+            "info",
+        )
+
+    @Slot(object)
+    def _on_run_finished(self, result: object) -> None:
+        """A run that produced a model: it is what Export offers next (until another is loaded)."""
+        ckpt = getattr(result, "checkpoint", None)
+        if ckpt and self.training_view.result_box.usable:
+            self.latest_model = ckpt
+
     @Slot(str)
     def _on_checkpoint_changed(self, path: str) -> None:
+        self.latest_model = path
         settings().setValue("last_checkpoint", path)
         self._remember("recent/checkpoints", path)
 
@@ -269,6 +305,11 @@ class MainWindow(QMainWindow):
         self.show_error(f"Could not load PyTorch: {exc}")
 
     # --- opening things ---------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        """File > Open Dataset Folder… (Ctrl+O, from any tab): the Dataset tab, then its folder dialog."""
+        self.tabs.setCurrentIndex(DATASET_TAB)
+        self.dataset_view.choose_folder()
+
     def open_dataset(self, path: str | None) -> None:
         """Open a dataset folder (None: the built-in demo) and show the Dataset tab."""
         self.dataset_view.open_folder(path)
@@ -291,7 +332,8 @@ class MainWindow(QMainWindow):
         if self._export_dialog is not None and self._export_dialog.is_running():
             self._export_dialog.raise_()
             return
-        ckpt = checkpoint if isinstance(checkpoint, str) and checkpoint else self.state.checkpoint
+        ckpt = checkpoint if isinstance(checkpoint, str) and checkpoint else None
+        ckpt = ckpt or self.latest_model or self.state.checkpoint
         self._export_dialog = ExportDialog(ckpt, self)
         self._export_dialog.open()
 
@@ -307,8 +349,22 @@ class MainWindow(QMainWindow):
         self.inference_view.choose_images()
 
     def start(self, data_dir: str | None = None, checkpoint: str | None = None) -> None:
-        """What the app opens with: the given folder or the demo; the given or the last checkpoint."""
+        """What the app opens with: the given folder, else the last one when it still exists, else the
+        demo; the given or the last checkpoint. A first launch points at the Train tab."""
+        s = settings()
+        first_launch = not s.value("window/launched", False, type=bool)
+        s.setValue("window/launched", True)
+        if data_dir is None:
+            last = str(s.value("last_folder", "") or "")
+            data_dir = last if last and Path(last).is_dir() else None
         self.open_dataset(data_dir)
+        self.inference_view.cam.checkbox.setChecked(s.value("classify/gradcam", False, type=bool))
+        if first_launch:
+            self.message.show_message(
+                "Welcome! This is a small demo dataset. Go to the <b>Train</b> tab (Ctrl+2) and press "
+                "<b>Start training</b> to watch a model learn it; Help ▸ Getting Started (F1) has the rest.",
+                "info",
+            )
         if checkpoint is None:
             last = str(settings().value("last_checkpoint", "") or "")
             checkpoint = last if last and Path(last).is_file() else None
@@ -340,6 +396,15 @@ class MainWindow(QMainWindow):
     # --- errors, about ----------------------------------------------------------------------------
     def show_error(self, text: str, details: str = "") -> None:
         self.message.show_message(text, "error", details)
+
+    def show_help(self, page: int = 0) -> None:
+        """Help: Getting Started (0), Keyboard Shortcuts (1), Documentation (2), in one non-modal window."""
+        from resnet_gui.ui.help import HelpDialog
+
+        if self._help is None:
+            actions = [a for menu in self.menuBar().findChildren(QMenu) for a in menu.actions()]
+            self._help = HelpDialog(list(dict.fromkeys(actions)), self)
+        self._help.show_page(page)
 
     def show_about(self) -> None:
         import torch
@@ -379,6 +444,7 @@ class MainWindow(QMainWindow):
         s = settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/tab", self.tabs.currentIndex())
+        s.setValue("classify/gradcam", self.inference_view.cam.checkbox.isChecked())
         self.training_view.form.save_settings()
         self.training_view.shutdown()
         self.dataset_view.shutdown()

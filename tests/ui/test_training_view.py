@@ -139,7 +139,12 @@ def test_stop_mid_run_ends_it_and_keeps_a_checkpoint(qtbot, window, view):
     assert Path(result.checkpoint).is_file()
     assert child.result == result and child.error is None
     assert view.progress.format() == "Stopped"
-    assert "Stopped early" in view.result_box.details.text()
+    if result.history:  # stopped after an epoch: the best checkpoint is offered
+        assert f"Stopped after {len(result.history)} epochs" in view.result_box.details.text()
+        assert view.result_box.use_button.isEnabled()
+    else:  # stopped within epoch 1: nothing usable, and nothing offered that needs a model
+        assert view.result_box.title.text().startswith("Stopped before the first epoch finished")
+        assert view.result_box.use_button.isHidden()
     assert view.stop_button.text() == "Stop" and not view.stop_button.isEnabled()
     assert view.stop_button.shortcut().toString() == "Ctrl+."
 

@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from resnet_gui.format import fmt_pct
-from resnet_gui.ui.classify.widgets import PREVIEW_SIDE, ImagePreview, TopKBars, timing_html
+from resnet_gui.ui.classify.widgets import PREVIEW_SIDE, TIMING_TIP, ImagePreview, TopKBars, timing_html
 from resnet_gui.ui.common import heading
 from resnet_gui.ui.jobs import PASTED
 from resnet_gui.ui.workers import ImageLoader
@@ -45,6 +45,7 @@ class DetailPanel(QSplitter):
         self.timing_label = QLabel()
         self.timing_label.setWordWrap(True)
         self.timing_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.timing_label.setToolTip(TIMING_TIP)
         self.path_label = QLabel()
         self.path_label.setWordWrap(True)
         self.path_label.setEnabled(False)

@@ -90,6 +90,7 @@ class InferenceView(QWidget):
         self._batches = LatestJob(self)  # classification batches: the newest drop wins
         self._waiting: list[str | QImage] | None = None  # a drop made while a model loads
         self._expected = 0  # images in the batch; -1 until its folders are expanded
+        self._base = 0  # rows listed before the batch (Open Images adds to the list)
         self._errors: list[str] = []  # inputs of the batch that could not be classified
         self.pictures = PictureCache()  # decoded while classifying: the preview and Grad-CAM reuse them
         self.message = MessageBar()
@@ -253,8 +254,8 @@ class InferenceView(QWidget):
             self._show_page()
 
     # --- inputs -----------------------------------------------------------------------------------
-    def classify(self, items: list[str | QImage]) -> None:
-        """Classify files, folders and/or QImages (replaces the table)."""
+    def classify(self, items: list[str | QImage], append: bool = False) -> None:
+        """Classify files, folders and/or QImages (replaces the table; `append`: adds to it)."""
         if not items:
             return
         if self.predictor is None and not self._loads.is_running():
@@ -265,15 +266,17 @@ class InferenceView(QWidget):
             self._batches.cancel()
             self._waiting = list(items)  # after the model has loaded; the newest drop wins
             return
-        self._start_batch(items)
+        self._start_batch(items, append)
 
-    def _start_batch(self, items: list[str | QImage]) -> None:
+    def _start_batch(self, items: list[str | QImage], append: bool = False) -> None:
         if self.predictor is None:
             self._show_error(NO_MODEL)
             self._show_page()
             return
-        self.results.clear()
-        self.pictures.clear()
+        if not append:
+            self.results.clear()
+            self.pictures.clear()
+        self._base = self.results.rowCount()  # rows before this batch (Open Images adds)
         self._expected = -1
         self._errors = []
         self.busy.emit("Classifying…")
@@ -299,7 +302,7 @@ class InferenceView(QWidget):
     def choose_images(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open Images", "", IMAGE_FILTER)
         if paths:
-            self.classify(paths)
+            self.classify(paths, append=True)  # a second pick adds to the list
 
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
@@ -345,7 +348,7 @@ class InferenceView(QWidget):
     # --- results ----------------------------------------------------------------------------------
     def _on_predict_event(self, e: Expanded | Classified) -> None:
         if isinstance(e, Expanded):
-            self._expected = e.total
+            self._expected = self._base + e.total
             self.count_label.setText(f"Classifying {e.total} image{'s' if e.total != 1 else ''}…")
             self._show_page()
             return

@@ -7,6 +7,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -87,17 +88,31 @@ class ResultsModel(HeadedTableModel):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.rows: list[Row] = []
+        self._paths_by_name: dict[str, set[str]] = {}  # two 000.jpg from different folders
 
     def clear(self) -> None:
         self.beginResetModel()
         self.rows = []
+        self._paths_by_name = {}
         self.endResetModel()
 
     def append(self, row: Row) -> None:
         n = len(self.rows)
+        paths = self._paths_by_name.setdefault(row.name, set())
+        clash = bool(row.path) and paths and row.path not in paths and len(paths) == 1
+        if row.path:
+            paths.add(row.path)
         self.beginInsertRows(QModelIndex(), n, n)
         self.rows.append(row)
         self.endInsertRows()
+        if clash:  # the first row of that name now needs its folder too
+            self.dataChanged.emit(self.index(0, 1), self.index(n, 1))
+
+    def display_name(self, row: Row) -> str:
+        """The file name, with its folder when another listed file has the same name."""
+        if row.path and len(self._paths_by_name.get(row.name, ())) > 1:
+            return f"{Path(row.path).parent.name}/{row.name}"
+        return row.name
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.rows)
@@ -113,7 +128,7 @@ class ResultsModel(HeadedTableModel):
             return row.thumb
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 1:
-                return row.name
+                return self.display_name(row)
             if col == 2:
                 return p.topk[0][0] if p.topk else f"error: {p.error}"
             if col == 3:
@@ -282,6 +297,20 @@ def model_summary(info: dict[str, Any]) -> str:
     return " · ".join(parts) + f"<br><small>{info['checkpoint']}</small>"
 
 
+#: The timing's tooltip: what the figures are, and why they can differ from the status bar and each other.
+TIMING_TIP = (
+    "Time for this image: reading and decoding the file, preprocessing, and the forward pass. "
+    "The figure under the table is the mean over the listed images.\n"
+    "On the CPU each image runs on the cores other programs leave free, so it may use fewer threads "
+    "than the status bar's count (the most it may use)."
+)
+
+
+def device_short(device: str) -> str:
+    """ "CPU, 2 threads" -> "CPU": the thread count changes per image (TIMING_TIP); GPU names unchanged."""
+    return device.split(",")[0] if device.startswith("CPU") else device
+
+
 def timing_html(timing_ms: dict[str, float], device: str) -> str:
     """The total and its parts (load, preprocess, forward) as a small table."""
     rows = "".join(
@@ -292,7 +321,7 @@ def timing_html(timing_ms: dict[str, float], device: str) -> str:
             ("forward pass", "forward"),
         )
     )
-    return f"<b>{fmt_ms(timing_ms.get('total'))}</b> on {device}<table style='margin-top:4px'>{rows}</table>"
+    return f"<b>{fmt_ms(timing_ms.get('total'))}</b> on {device_short(device)}<table style='margin-top:4px'>{rows}</table>"
 
 
 def count_text(rows: Sequence[Row], expected: int) -> str:

@@ -12,6 +12,7 @@ import math
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QFont,
     QFontMetrics,
     QMouseEvent,
     QPainter,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 RIGHT, WRONG = QColor("#1f77b4"), QColor("#d62728")
 MIN_CELL, MAX_CELL = 4, 56  # below a line of text, only every k-th class is named
+MIN_NUMBER_PX = 8  # counts are written in the cells down to this font size
 
 
 def _mix(base: QColor, color: QColor, t: float) -> QColor:
@@ -50,7 +52,7 @@ class ConfusionMatrixView(QWidget):
         self._pixmap: QPixmap | None = None
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(180, 180)
+        self.setMinimumSize(150, 150)
 
     def set_data(self, classes: list[str], matrix: list[list[int]]) -> None:
         self.classes, self.matrix = list(classes), [list(row) for row in matrix]
@@ -98,6 +100,21 @@ class ConfusionMatrixView(QWidget):
         left, top = self._margins()
         return max(MIN_CELL, min(MAX_CELL, (self.width() - left - 4) / n, (self.height() - top - 4) / n))
 
+    def number_font(self, cell: float | None = None) -> QFont | None:
+        """The font the counts are written in: the widget's, made smaller (down to MIN_NUMBER_PX) until
+        the largest count fits a cell; None when even that does not fit (then the tooltip tells)."""
+        c = self._cell() if cell is None else cell
+        widest = str(max((max(row) for row in self.matrix if row), default=0))
+        font = QFont(self.font())
+        px = min(QFontMetrics(font).height(), int(c) - 3)
+        while px >= MIN_NUMBER_PX:
+            font.setPixelSize(px)
+            fm = QFontMetrics(font)
+            if fm.horizontalAdvance(widest) <= c - 2 and fm.ascent() <= c - 2:  # digits: no descenders
+                return font
+            px -= 1
+        return None
+
     def cell_rect(self, true: int, pred: int) -> QRectF:
         """Where a cell is drawn (widget coordinates)."""
         left, top = self._margins()
@@ -114,22 +131,23 @@ class ConfusionMatrixView(QWidget):
         return row, col
 
     # --- mouse ------------------------------------------------------------------------------------
+    def cell_tip(self, t: int, p: int) -> str:
+        """The hover text of a cell: "2 of 3 'cat' images predicted as 'dog' (67%)"."""
+        count = self.matrix[t][p]
+        total = sum(self.matrix[t])
+        share = f" ({100 * count / total:.0f}%)" if total else ""
+        true, pred = self.classes[t], self.classes[p]
+        what = "predicted correctly" if t == p else f"predicted as '{pred}'"
+        noun = "image" if total == 1 else "images"
+        return f"{count} of {total} '{true}' {noun} {what}{share}"
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         cell = self.cell_at(event.position())
         if cell is None:
             QToolTip.hideText()
             return
-        t, p = cell
-        count = self.matrix[t][p]
-        total = sum(self.matrix[t]) or 1
-        what = "right" if t == p else "wrong"
-        QToolTip.showText(
-            event.globalPosition().toPoint(),
-            f"true <b>{self.classes[t]}</b>, predicted <b>{self.classes[p]}</b> ({what}):<br>"
-            f"{count} image{'s' if count != 1 else ''}, {100 * count / total:.0f}% of {self.classes[t]}"
-            "<br><i>click to list them</i>",
-            self,
-        )
+        hint = "click to list them" if self.matrix[cell[0]][cell[1]] else "no images here"
+        QToolTip.showText(event.globalPosition().toPoint(), f"{self.cell_tip(*cell)}<br><i>{hint}</i>", self)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() != Qt.MouseButton.LeftButton:
@@ -181,6 +199,9 @@ class ConfusionMatrixView(QWidget):
         name_room = self._measure()[2]
 
         white = QColor("white")
+        number_font = self.number_font(c)
+        if number_font is not None:
+            p.setFont(number_font)
         shades: dict[tuple[bool, int], QColor] = {}  # 64 shades per colour: 10,000 cells stay cheap
         for t, row in enumerate(self.matrix):
             total = sum(row) or 1
@@ -192,7 +213,7 @@ class ConfusionMatrixView(QWidget):
                     color = shades[t == q, level] = _mix(base, RIGHT if t == q else WRONG, level / 63)
                 r = QRectF(left + q * c, y, c, c)
                 p.fillRect(r, color)
-                if c >= 18 and count:
+                if number_font is not None and count:
                     p.setPen(white if color.lightnessF() < 0.55 else text)
                     p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(count))
         # grid and frame
@@ -202,6 +223,7 @@ class ConfusionMatrixView(QWidget):
             p.drawLine(QPointF(left + k * c, top), QPointF(left + k * c, top + n * c))
 
         p.setRenderHint(QPainter.RenderHint.Antialiasing)  # for the text; cells and grid are axis-aligned
+        p.setFont(self.font())
         p.setPen(text)
         title_h = fm.height()
         # row names (true classes), right-aligned against the matrix

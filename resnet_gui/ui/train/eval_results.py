@@ -12,8 +12,8 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.engine.verdict import Verdict, judge
 from resnet_gui.format import fmt_pct
 from resnet_gui.ui.common import button, error_text, hrow, side_by_side
 from resnet_gui.ui.dataset.widgets import THUMB, thumbnail_grid
@@ -36,6 +38,7 @@ from resnet_gui.ui.jobs import evaluate_in_background
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
 from resnet_gui.ui.train.gallery import CellDelegate, GalleryModel, NumberItem
 from resnet_gui.ui.train.gallery_fixes import attach_gallery_fixes
+from resnet_gui.ui.train.result_box import WARN_STYLE
 from resnet_gui.ui.workers import ImageLoader, LatestJob
 
 if TYPE_CHECKING:
@@ -47,7 +50,27 @@ SORTS = (
     ("least", "Least confident first"),
 )
 SHOWS = (("wrong", "Misclassified"), ("all", "All evaluated images"))
+SIDE_BY_SIDE_BELOW = 460  # px: a shorter panel puts the matrix beside the per-class table
+EVAL_HEIGHT = (300, 480)  # px: what the Evaluation tab is given when a run's result arrives (min, max)
+MIN_HEIGHT = 120  # px: below the evaluation's own minimum, the splitter above it may still give it less
+HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
 CSV_COLUMNS = ("path", "true", "predicted", "confidence", "true_class_prob", "loss")
+
+
+def evaluation_sizes(total: int, top_min: int) -> list[int]:
+    """The Train tab's splitter when the Evaluation tab opens: about 45% of `total` for it, within
+    EVAL_HEIGHT, and never less than `top_min` for the curves above."""
+    lo, hi = EVAL_HEIGHT
+    bottom = max(lo, min(hi, int(total * 0.45)))
+    top = max(top_min, total - bottom)
+    return [top, max(0, total - top)]
+
+
+def _table_width(table: QTableWidget) -> int:
+    """Wide enough for every column of the per-class table (a short class name, four numbers)."""
+    fm = table.fontMetrics()
+    numbers = sum(max(fm.horizontalAdvance(h), fm.horizontalAdvance("0.000")) + 18 for h in HEADERS[1:])
+    return fm.horizontalAdvance("class name") + numbers + table.verticalScrollBar().sizeHint().width() + 8
 
 
 class EvalResultsPanel(QWidget):
@@ -74,7 +97,7 @@ class EvalResultsPanel(QWidget):
         self.confusion.cell_clicked.connect(self.filter_cell)
         self.confusion.cleared.connect(self.clear_cell)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        self.table.setHorizontalHeaderLabels(list(HEADERS))
         self.table.horizontalHeaderItem(4).setToolTip("Support: validation images of this class")
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
@@ -87,12 +110,14 @@ class EvalResultsPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, 5):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumWidth(_table_width(self.table))  # a cell filter must not squeeze F1 away
 
-        left = QSplitter(Qt.Orientation.Vertical)
+        left = self.left_split = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.confusion)
         left.addWidget(self.table)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 2)
+        left.setChildrenCollapsible(False)
 
         self.show_combo = QComboBox()
         for key, text in SHOWS:
@@ -105,16 +130,19 @@ class EvalResultsPanel(QWidget):
             "Most confident first puts likely mislabels on top; highest loss first the hardest images."
         )
         self.sort_combo.currentIndexChanged.connect(self.refresh_gallery)
+        for combo in (self.show_combo, self.sort_combo):  # room for the filter text beside them
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.cell_label = QLabel()
+        # what the gallery is filtered to: it takes the spare width and never widens the pane
+        self.cell_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cell_clear = QPushButton("Show all")
         self.cell_clear.setToolTip("Forget the class or confusion-cell filter")
         self.cell_clear.clicked.connect(self.clear_cell)
         tools = QHBoxLayout()
-        tools.addWidget(QLabel("Show"))
-        tools.addWidget(self.show_combo)
-        tools.addWidget(QLabel("Sort"))
+        tools.addWidget(self.show_combo)  # the items say what they do: no "Show"/"Sort" labels needed
         tools.addWidget(self.sort_combo)
-        tools.addWidget(self.cell_label, 1)
+        tools.addStretch(1)
         tools.addWidget(self.cell_clear)
 
         self.gallery = thumbnail_grid(QSize(THUMB + 64, THUMB + 42))
@@ -128,7 +156,8 @@ class EvalResultsPanel(QWidget):
         copy.activated.connect(self.copy_paths)
         self.fixes = attach_gallery_fixes(self)  # ui/train/gallery_fixes.py: Move to class ▸ / Remove / Keep
 
-        self.count_label = QLabel()
+        self.count_label = QLabel()  # "5 images · true cat, predicted dog": takes what room is left
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.open_button = button(
             "Open in Classify",
             self._open_in_classify,
@@ -153,7 +182,8 @@ class EvalResultsPanel(QWidget):
         rv.addWidget(self.gallery, 1)
         rv.addLayout(actions)
 
-        split = side_by_side(left, right, stretch=(2, 3), sizes=[380, 520])
+        split = self.split = side_by_side(left, right, stretch=(2, 3), sizes=[380, 520])
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.evaluate_button = button(
@@ -163,7 +193,30 @@ class EvalResultsPanel(QWidget):
         )
         layout.addLayout(hrow(self.summary, self.evaluate_button))
         layout.addWidget(split, 1)
+        # the Train tab's plots keep their room on a small screen: this tab (and the log) give way first
+        self.setMinimumHeight(MIN_HEIGHT)
         self.clear()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """Short and wide (a 720-line screen): the matrix beside its table, so it gets the full height."""
+        wide = self.height() < SIDE_BY_SIDE_BELOW and self.width() > 2.2 * self.height()
+        want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        switched = self.left_split.orientation() != want
+        if switched:
+            self.left_split.setOrientation(want)
+            # side by side, extra width goes to the gallery; stacked, to both sides as before
+            self.split.setStretchFactor(0, 0 if wide else 2)
+            self.split.setStretchFactor(1, 1 if wide else 3)
+        if wide and (switched or event.oldSize().height() != event.size().height()):
+            QTimer.singleShot(0, self, self._share_wide)  # once laid out: a square matrix, then the table
+        super().resizeEvent(event)
+
+    def _share_wide(self) -> None:
+        matrix = max(self.confusion.minimumWidth(), self.left_split.height())
+        table = self.table.minimumWidth() + 40  # room for the class names
+        self.left_split.setSizes([matrix, table])
+        left = matrix + table + self.left_split.handleWidth()
+        self.split.setSizes([left, max(1, self.split.width() - left - self.split.handleWidth())])
 
     # --- data -------------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -212,6 +265,10 @@ class EvalResultsPanel(QWidget):
         self.summary.setText("The evaluation failed.")
         self.error.emit(f"Evaluation failed: {error_text(exc)}")
 
+    @staticmethod
+    def _verdict(result: EvalResult) -> Verdict | None:
+        return judge(len(result.classes), confusion=result.confusion_matrix)
+
     def set_result(self, result: EvalResult) -> None:
         """Show an engine EvalResult (with its per-image records)."""
         self.result = result
@@ -222,6 +279,7 @@ class EvalResultsPanel(QWidget):
             f"<b>Best model on {result.num_images} {result.split} images:</b> accuracy "
             f"{fmt_pct(result.accuracy).strip()} · loss {result.loss:.3f} · {wrong} misclassified"
             + (f" · {len(result.skipped)} unreadable skipped" if result.skipped else "")
+            + (f'<br><span style="{WARN_STYLE}">⚠ {v.text}</span>' if (v := self._verdict(result)) else "")
         )
         self.confusion.set_data(result.classes, result.confusion_matrix)
         self.table.setSortingEnabled(False)
@@ -312,7 +370,7 @@ class EvalResultsPanel(QWidget):
             rows = list(order)
             what = ""
         self.model.show_rows(rows)
-        self.cell_label.setText(what)
+        self.cell_label.setText(what)  # shown in the count line under the gallery
         self.cell_clear.setVisible(self.cell is not None)
         n = len(rows)
         if self.result is None:
@@ -320,7 +378,7 @@ class EvalResultsPanel(QWidget):
         elif n == 0:
             self.count_label.setText("No images here" if self.cell else "No misclassified images")
         else:
-            self.count_label.setText(f"{n} image{'s' if n != 1 else ''}")
+            self.count_label.setText(f"{n} image{'s' if n != 1 else ''}" + (f" · {what}" if what else ""))
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -48,6 +48,8 @@ def epoch(e: ev.EpochDone) -> str:
 
 def saved(e: ev.CheckpointSaved) -> str:
     """The run folder was logged once at the start: one short line per save stays readable."""
+    if e.epoch == 0:  # stopped during the first epoch: a partly trained model, never validated
+        return f"  saved {Path(e.path).name} (stopped during epoch 1: partly trained, not validated)"
     return f"  saved {Path(e.path).name} (epoch {e.epoch}, val acc {fmt_pct(e.val_acc)})"
 
 

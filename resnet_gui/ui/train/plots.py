@@ -5,10 +5,11 @@ Curves are created once; new points go into plain lists and a QTimer pushes them
 
 A repaint is what costs the GUI thread (axes, grid and text included), so while a run is live the plots
 do not auto-range on every update, which would move the axes and repaint everything each time: the
-x range grows by a step when the points reach its edge, and the loss range only changes when the data
+x range runs from 0 to the end of the current epoch (ticks read as epochs from the first step), and the loss range only changes when the data
 leaves it or fills too little of it. Auto-range is back (pyqtgraph's own, exact) when the run ends, and a zoom or pan
 by hand stops the following as it stops auto-range. The axes, titles and legend labels are cached as
-pixmaps, redrawn only when they change.
+pixmaps, redrawn only when they change. Each legend sits in a row of its own under its plot, never on
+the curves.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ pg.setConfigOptions(antialias=True)
 CACHED = QGraphicsItem.CacheMode.DeviceCoordinateCache
 Y_FILL = 0.7  # the live loss range is tightened when the data spans less than this share of it
 Y_ROOM = 0.12  # and leaves this share of the data's span free below it (the loss keeps falling)
-X_ROOM = 0.12  # the live x range reaches this share of the span past the last point, then grows again
+PLOT_MIN_HEIGHT = 230  # title, axes, legend and a readable data area (the log gives way first)
+LEGEND_COLUMNS = 4  # legend entries side by side under each plot (a compared run adds a second row)
+
+
+def epoch_range(x0: float, x1: float) -> tuple[float, float]:
+    """The live x range for points from x0 to x1 (fractional epochs): from 0, or the first point of a
+    continued run, to the end of the epoch the last point is in, so the ticks read as epochs from the
+    first step (0.2, 0.4 ... in epoch 1) and the range grows once an epoch, not at every edge."""
+    start = min(0.0, x0) if x0 < 1 else math.floor(x0)
+    return start, max(start + 1.0, float(math.ceil(x1 - 1e-9)))
 
 
 def _cache(item: QGraphicsItem | None) -> None:
@@ -38,16 +48,18 @@ def _style_plot(widget: pg.PlotWidget, title: str, ylabel: str) -> None:
     fg = pal.color(QPalette.ColorRole.Text)
     widget.setBackground(pal.color(QPalette.ColorRole.Base))
     item = widget.getPlotItem()
-    item.setTitle(title, color=fg.name(), size="11pt")
+    item.setTitle(title, color=fg.name(), size="10pt")
     for side in ("left", "bottom"):
         axis = item.getAxis(side)
         axis.setPen(pg.mkPen(fg))
         axis.setTextPen(pg.mkPen(fg))
+    for side in ("left", "bottom"):
+        item.getAxis(side).enableAutoSIPrefix(False)  # "epoch (x0.001)" with ticks 100-800 helps nobody
     item.setLabel("bottom", "epoch")
     item.setLabel("left", ylabel)
     item.showGrid(x=True, y=True, alpha=0.25)
     item.setMenuEnabled(False)
-    widget.setMinimumSize(260, 200)
+    widget.setMinimumSize(260, PLOT_MIN_HEIGHT)
     # tick labels, grid and titles: drawn into a pixmap once per change instead of at every repaint
     for side in ("left", "bottom"):
         axis = item.getAxis(side)
@@ -91,16 +103,16 @@ class TrainingPlots(QWidget):
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.getPlotItem().getViewBox().setLimits(yMin=-5, yMax=105)
 
-        self._legend(self.loss_plot, offset=(-10, 10))
-        self.step_curve = self.loss_plot.plot(pen=pg.mkPen(GREY, width=1), name="per step")
-        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen(BLUE, width=2), name="per step, smoothed")
-        self.train_loss_curve = epoch_curve(self.loss_plot, BLUE, "train (epoch)")
-        self.val_loss_curve = epoch_curve(self.loss_plot, ORANGE, "val (epoch)", dashed=True)
+        self._legend(self.loss_plot, columns=LEGEND_COLUMNS)
+        self.step_curve = self.loss_plot.plot(pen=pg.mkPen(GREY, width=1), name="step")
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen(BLUE, width=2), name="smoothed")
+        self.train_loss_curve = epoch_curve(self.loss_plot, BLUE, "train")
+        self.val_loss_curve = epoch_curve(self.loss_plot, ORANGE, "val", dashed=True)
         for curve in (self.step_curve, self.smooth_curve):
             curve.setDownsampling(auto=True, method="mean")
             curve.setClipToView(True)
 
-        self._legend(self.acc_plot, offset=(-10, -10))
+        self._legend(self.acc_plot, columns=LEGEND_COLUMNS)
         self.train_acc_curve = epoch_curve(self.acc_plot, BLUE, "train")
         self.val_acc_curve = epoch_curve(self.acc_plot, ORANGE, "val", dashed=True)
         for plot in (self.loss_plot, self.acc_plot):
@@ -147,14 +159,15 @@ class TrainingPlots(QWidget):
         self._steps_dirty = self._epochs_dirty = True
         self.reset()
 
-    def _legend(self, plot: pg.PlotWidget, offset: tuple[int, int]) -> pg.LegendItem:
-        """A legend on a translucent card, so curves passing under it stay readable."""
-        base = self.palette().color(QPalette.ColorRole.Base)
-        base.setAlpha(215)
-        legend = plot.getPlotItem().addLegend(
-            offset=offset, brush=pg.mkBrush(base), pen=pg.mkPen(GREY), verSpacing=-4
-        )
+    def _legend(self, plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
+        """A legend in a row of its own under the plot (PlotItem layout row 4), entries side by side:
+        it never covers a curve, whatever the size of the plot."""
+        item = plot.getPlotItem()
+        legend = pg.LegendItem(offset=None, verSpacing=-6, horSpacing=12)
         legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+        legend.setColumnCount(columns)
+        item.legend = legend  # where plot(name=...) and the compared run's curves add their entries
+        item.layout.addItem(legend, 4, 1, alignment=Qt.AlignmentFlag.AlignHCenter)
         return legend
 
     # --- data -------------------------------------------------------------------------------------
@@ -308,12 +321,8 @@ class TrainingPlots(QWidget):
             x0, x1, y0, y1 = self._data_bounds(plot)
             now = self._ranges.setdefault(plot, [None, None])
             want: list[tuple[float, float] | None] = [None, None]
-            if follow[0] and x0 <= x1:
-                cur = now[0]
-                if cur is not None and cur[0] == x0 and x1 <= cur[1]:
-                    want[0] = cur
-                else:  # the points reached the edge: room for X_ROOM more of the span (auto-range look)
-                    want[0] = (x0, x1 + X_ROOM * (x1 - x0))
+            if follow[0] and x0 <= x1:  # changes once an epoch: to the end of the epoch the points are in
+                want[0] = epoch_range(x0, x1)
             if follow[1] and y0 <= y1:
                 span = max(y1 - y0, 1e-6)
                 cur = now[1]

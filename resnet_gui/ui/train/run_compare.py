@@ -1,7 +1,8 @@
 """The "Compare with…" control: overlay a previous run's loss and accuracy curves on the Train tab's plots.
 
 Runs come from `engine.runs.list_runs(runs_dir)` (each run's run.json), read when the list is opened, so
-nothing is scanned at start-up. The chosen run's epoch curves are drawn dashed in purple in the same
+nothing is scanned at start-up; a run stopped before its first epoch is listed too, greyed out (its
+folder is kept, it has no curves). The chosen run's epoch curves are drawn dashed in purple in the same
 plots as the live ones, with their own legend entries.
 """
 
@@ -14,12 +15,28 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from resnet_gui.ui.train.plots import TrainingPlots, epoch_curve
+from resnet_gui.ui.train.plots import LEGEND_COLUMNS, TrainingPlots, epoch_curve
 
 if TYPE_CHECKING:
     from resnet_gui.engine.runs import RunInfo
 
 COMPARE_COLOR = "#9467bd"
+
+
+def runs_without_epochs(runs_dir: Path) -> list[RunInfo]:
+    """Runs in `runs_dir` that were stopped (or failed) before an epoch completed: `list_runs` leaves
+    them out (no history), yet their folders are on disk."""
+    from resnet_gui.engine.runs import load_run
+
+    if not runs_dir.is_dir():
+        return []
+    out = []
+    for folder in sorted(runs_dir.iterdir(), reverse=True):
+        if folder.is_dir() and not folder.name.startswith("."):
+            run = load_run(folder)
+            if run is not None and not run.history and run.status in ("stopped", "failed"):
+                out.append(run)
+    return out
 
 
 class _RunCombo(QComboBox):
@@ -44,7 +61,7 @@ class ComparisonOverlay:
                 item.legend.removeItem(curve)
             item.removeItem(curve)
         self.curves, self._owners = [], []
-        self._legend_columns(1)
+        self._legend_columns(LEGEND_COLUMNS)
 
     def _legend_columns(self, n: int) -> None:
         for widget in (self.plots.loss_plot, self.plots.acc_plot):
@@ -65,10 +82,10 @@ class ComparisonOverlay:
             return [p[0] for p in pts], [p[1] for p in pts]
 
         specs = (
-            (self.plots.loss_plot, "train_loss", 1.0, Qt.PenStyle.DashLine, "other run: train"),
-            (self.plots.loss_plot, "val_loss", 1.0, Qt.PenStyle.DotLine, "other run: val"),
-            (self.plots.acc_plot, "train_acc", 100.0, Qt.PenStyle.DashLine, "other run: train"),
-            (self.plots.acc_plot, "val_acc", 100.0, Qt.PenStyle.DotLine, "other run: val"),
+            (self.plots.loss_plot, "train_loss", 1.0, Qt.PenStyle.DashLine, "other: train"),
+            (self.plots.loss_plot, "val_loss", 1.0, Qt.PenStyle.DotLine, "other: val"),
+            (self.plots.acc_plot, "train_acc", 100.0, Qt.PenStyle.DashLine, "other: train"),
+            (self.plots.acc_plot, "val_acc", 100.0, Qt.PenStyle.DotLine, "other: val"),
         )
         for widget, key, scale, style, label in specs:
             x, y = series(key, scale)
@@ -77,7 +94,7 @@ class ComparisonOverlay:
             curve.setZValue(-1)  # behind the live run
             self.curves.append(curve)
             self._owners.append(widget.getPlotItem())
-        self._legend_columns(2)  # six entries in one column would cover the curves
+        self._legend_columns(LEGEND_COLUMNS)  # under the plot: a second row for the other run
 
     def point_counts(self) -> list[int]:
         """Points per overlay curve (train loss, val loss, train acc, val acc); [] when none is shown."""
@@ -122,6 +139,13 @@ class RunCompareBar(QWidget):
         for r in runs:
             self.combo.addItem(r.label(), r.path)
             self.combo.setItemData(self.combo.count() - 1, r.path, Qt.ItemDataRole.ToolTipRole)
+        for r in runs_without_epochs(self.runs_dir):  # listed, not offered: they have no curves
+            self.combo.addItem(f"{r.name} · {r.status} before its first epoch (no curves)", None)
+            k = self.combo.count() - 1
+            self.combo.setItemData(
+                k, f"{r.path}: kept on disk, nothing to compare", Qt.ItemDataRole.ToolTipRole
+            )
+            self.combo.model().item(k).setEnabled(False)
         index = self.combo.findData(chosen) if chosen in self.runs else 0
         self.combo.setCurrentIndex(max(0, index))
         self.combo.blockSignals(False)

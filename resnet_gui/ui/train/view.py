@@ -37,7 +37,7 @@ from resnet_gui.format import fmt_duration, fmt_pct
 from resnet_gui.ui.common import MessageBar, default_runs_dir, error_text, mono_font
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train import log_lines
-from resnet_gui.ui.train.eval_results import EvalResultsPanel
+from resnet_gui.ui.train.eval_results import EvalResultsPanel, evaluation_sizes
 from resnet_gui.ui.train.form import TrainForm
 from resnet_gui.ui.train.lr_finder import LrFinder
 from resnet_gui.ui.train.plots import TrainingPlots
@@ -191,6 +191,10 @@ class TrainingView(QWidget):
         self.form.set_dataset(result)
         self._update_enabled()
 
+    def shown_run_data_dir(self) -> str | None:
+        """The dataset of the run whose curves and result the tab shows (None: none shown)."""
+        return self._config.data_dir if self._config is not None else None
+
     # --- enabling ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self.runner.is_running()
@@ -318,6 +322,7 @@ class TrainingView(QWidget):
             self._run_result = e.result
         elif isinstance(e, ev.RunFailed):
             self._run_error = e.error
+        self.result_box.note_event(e)
         self.engine_event.emit(e)
 
     def _on_started(self, e: ev.RunStarted) -> None:
@@ -365,8 +370,8 @@ class TrainingView(QWidget):
         # then, a moment later, the Evaluation tab. `run_finished` comes once both are on screen.
         self.plots.stop_live()
         if self._reveal_evaluation:
-            total = sum(self.right_split.sizes())
-            self.right_split.setSizes([total * 9 // 20, total * 11 // 20])  # room for the heatmap and gallery
+            total, top = sum(self.right_split.sizes()), self.right_split.widget(0)
+            self.right_split.setSizes(evaluation_sizes(total, top.minimumSizeHint().height()))
         result, error = self._run_result, self._run_error
         if result is not None and error is None:
             self.result = result
@@ -405,7 +410,7 @@ class TrainingView(QWidget):
         wall = fmt_duration(r.wall_s)
         self.speed_label.setText(f"{'Stopped' if stopped else 'Finished'} after {wall}")
         self.result_box.show_result(r, ckpt)
-        self.results.set_checkpoint(ckpt)
+        self.results.set_checkpoint(ckpt if self.result_box.usable else None)
         self._log(
             f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
         )
@@ -425,7 +430,7 @@ class TrainingView(QWidget):
             self.speed_label.setText("Training failed (see the message above and the log)")
         if ckpt:
             self.result_box.show_unfinished(self._ended_on_request, ckpt)
-            self.results.set_checkpoint(ckpt)
+            self.results.set_checkpoint(ckpt if self.result_box.usable else None)
 
     def _show_evaluation(self, result: EvalResult) -> None:
         self.results.set_result(result)  # filled while hidden; shown when the run has ended
