@@ -72,7 +72,9 @@ def test_resume_of_a_loose_file_writes_a_fresh_folder_and_keeps_the_unrelated_be
     theirs.mkdir()
     last = Path(trained[0].last_checkpoint)
     shutil.copyfile(last, theirs / "mine.safetensors")
-    shutil.copyfile(ckpt.training_state_path(last), theirs / "mine.state.pt")
+    state = ckpt.training_state_path(last)  # a finished run keeps none (train/saver.py finish)
+    if state.exists():
+        shutil.copyfile(state, theirs / "mine.state.pt")
     shutil.copyfile(trained[0].checkpoint, theirs / "best.safetensors")  # someone else's best model
     before = {p.name: p.read_bytes() for p in theirs.iterdir()}
 
@@ -90,8 +92,8 @@ def test_resume_without_state_continues_the_given_file_not_a_sibling_last(traine
     mine = _rewrite_meta(run / "last.safetensors", run / "mine.safetensors")  # same weights, no state beside
     # the sibling last says 3 epochs: a fallback to it would start after epoch 3
     _rewrite_meta(run / "last.safetensors", run / "last.safetensors", metrics={"epoch": 3})
-    state = ckpt.load_training_state(run / "last.state.pt")
-    ckpt.save_training_state(run / "last.state.pt", {**state, "epoch": 3})
+    # and its state (a finished run keeps none: write one) says so too
+    ckpt.save_training_state(run / "last.state.pt", {"epoch": 3})
     events: list = []
     train(_cfg(demo_dir, resume=str(mine), epochs=2, out_dir=str(tmp_path / "out")), events.append)
     assert events[0].start_epoch == 1

@@ -55,7 +55,7 @@ def cli_run(demo_dir, tmp_path_factory):
 def test_train_without_out_writes_into_the_runs_folder(cli_run, capsys):
     runs = list_runs(cli_run)
     assert len(runs) == 1 and Path(runs[0].path).parent == cli_run
-    files = sorted(p.name for p in Path(runs[0].path).iterdir())
+    files = sorted(p.name for p in Path(runs[0].path).iterdir() if not p.name.startswith("."))  # .lock
     # a finished run keeps no resume state (the optimizer's moments: twice the model's size)
     assert files == ["best.safetensors", "last.safetensors", RUN_FILE]
     assert runs[0].size_bytes == folder_size(runs[0].path) > 2 * Path(runs[0].checkpoint).stat().st_size

@@ -73,14 +73,15 @@ def continued_folder(config: TrainConfig) -> Path | None:
     run's `last.safetensors`, `out_dir` is the default or that folder's parent, and a `best.safetensors`
     beside it (if any) is of the same model (architecture and classes). None otherwise: the run then gets
     a fresh folder in `out_dir`, so it never replaces a model it did not produce."""
-    from resnet_gui.engine.config import DEFAULTS
+    from resnet_gui.engine.config import DEFAULTS, default_runs_dir
     from resnet_gui.engine.model.weights import read_metadata
 
     path = Path(str(config.resume)).resolve()
     folder = path.parent
     if path.name != LAST:
         return None
-    if config.out_dir != DEFAULTS.out_dir and Path(config.out_dir).resolve() != folder.parent:
+    defaults = {DEFAULTS.out_dir, str(default_runs_dir())}  # the runs folder as it is now ($RESNET_GUI_HOME)
+    if config.out_dir not in defaults and Path(config.out_dir).resolve() != folder.parent:
         return None
     best = folder / BEST
     if best.exists():
