@@ -28,6 +28,7 @@ def cmd_eval(args) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         classes_file=args.classes,
+        tta=getattr(args, "tta", False),
     )
     if args.json:
         _emit_json(result.to_json())

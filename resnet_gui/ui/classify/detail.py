@@ -77,7 +77,7 @@ class DetailPanel(QSplitter):
         p = row.prediction
         self.shown, self._device = row, device
         picture = self.pictures.get(row.path)
-        self.cam.show_row(row, picture.image if picture else row.image if row.image is not None else row.path)
+        self.cam.show_row(row, picture if picture else row.image if row.image is not None else row.path)
         self.path_label.setText(row.path or PASTED)
         if p.error:
             self.result_title.setText(f"Cannot classify {row.name}")

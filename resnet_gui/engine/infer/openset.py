@@ -1,0 +1,121 @@
+"""Open-set rejection ("none of these"): a score for how much an image looks like the training classes.
+
+Every score here is "higher = more like the training data":
+- `msp`: the maximum (temperature-scaled) softmax probability (Hendrycks & Gimpel, 2017);
+- `energy`: T * logsumexp(logits / T), the negative free energy (Liu et al., 2020);
+- `centroid`: the cosine similarity of the penultimate features (after global average pooling) to the
+  nearest class centroid, the centroids being the mean normalised features of the correctly classified
+  validation images of each class.
+An image is rejected ("unknown") when its score falls below a threshold picked on the validation split:
+the score's quantile at the chosen `rate` of correctly classified validation images, so that at most that
+share of them would be rejected. The quantiles for rates 0..50% are stored, so a strictness setting can
+move the threshold without the validation images.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "DEFAULT_RATE",
+    "MAX_RATE",
+    "SCORES",
+    "centroids_of",
+    "decode_centroids",
+    "encode_centroids",
+    "forward_features",
+    "quantile_table",
+    "score",
+    "threshold_at",
+]
+
+SCORES = ("msp", "energy", "centroid")
+DEFAULT_RATE = 0.05  # share of correctly classified validation images called unknown, at most
+MAX_RATE = 0.5
+RATE_STEPS = 50  # quantiles stored at 0%, 1%, ..., 50%
+
+
+def forward_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, penultimate features) of a torchvision ResNet: the same operations as `model(x)`, with the
+    pooled features kept (no hooks, no state left on the model)."""
+    m = model
+    h = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+    h = m.layer4(m.layer3(m.layer2(m.layer1(h))))
+    feats = torch.flatten(m.avgpool(h), 1)
+    return m.fc(feats), feats
+
+
+def _normalise(feats: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(feats.float(), dim=1)
+
+
+def centroids_of(feats: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[num_classes, D] mean normalised features per class (normalised again); a class with no image
+    gets the all-classes mean."""
+    f = _normalise(feats)
+    fallback = f.mean(0) if len(f) else torch.zeros(f.shape[1])
+    rows = [f[labels == c].mean(0) if bool((labels == c).any()) else fallback for c in range(num_classes)]
+    return _normalise(torch.stack(rows))
+
+
+def score(
+    kind: str,
+    logits: torch.Tensor,
+    feats: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    centroids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[N] scores of kind `kind` (higher = more in-distribution)."""
+    z = logits.float() / temperature
+    if kind == "msp":
+        return z.softmax(1).max(1).values
+    if kind == "energy":
+        return temperature * torch.logsumexp(z, 1)
+    if kind == "centroid":
+        if feats is None or centroids is None:
+            raise ValueError("the centroid score needs features and centroids")
+        return (_normalise(feats) @ centroids.float().T).max(1).values
+    raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
+
+
+def quantile_table(scores: torch.Tensor) -> list[float]:
+    """Thresholds for rates 0%, 1%, ..., 50%: rejecting `score < table[i]` rejects at most i% of `scores`
+    (the k-th smallest score, k = floor(rate * n); the smallest for rate 0, which rejects none)."""
+    s = np.sort(scores.double().cpu().numpy())
+    if len(s) == 0:
+        return []
+    out = []
+    for i in range(RATE_STEPS + 1):
+        k = math.floor(i / 100 * len(s) + 1e-9)
+        out.append(float(s[min(k, len(s) - 1)]))
+    return out
+
+
+def threshold_at(table: list[float], rate: float) -> float | None:
+    """The threshold for `rate` (0..MAX_RATE) from a `quantile_table`, interpolated between whole
+    percents; None (no rejection) for rate <= 0 or an empty table."""
+    if not table or rate <= 0:
+        return None
+    pos = min(rate, MAX_RATE) * 100
+    i = int(math.floor(pos))
+    if i >= len(table) - 1:
+        return table[-1]
+    frac = pos - i
+    return table[i] + frac * (table[i + 1] - table[i])
+
+
+def encode_centroids(c: torch.Tensor) -> dict:
+    """Centroids compactly for JSON metadata: float16 bytes, base64 (512 x 4 classes: ~5 kB)."""
+    arr = c.detach().cpu().numpy().astype("<f2")
+    return {"shape": list(arr.shape), "f16": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def decode_centroids(data: dict) -> torch.Tensor:
+    raw = base64.b64decode(data["f16"])
+    arr = np.frombuffer(raw, dtype="<f2").reshape(data["shape"]).astype(np.float32)
+    return torch.from_numpy(arr.copy())
