@@ -72,7 +72,7 @@ def samples_of(folder: Path, classes: list[str] | None = None) -> list[Sample]:
 
 def shapes_setting(root: Path, per_class: int) -> dict:
     src = make_demo_dataset(root / "shapes_all", per_class=per_class, size=48, seed=0)
-    test = make_demo_dataset(root / "shapes_test", per_class=max(20, per_class // 2), size=48, seed=1)
+    test = make_demo_dataset(root / "shapes_test", per_class=max(40, per_class // 2), size=48, seed=1)
     train_dir = root / "shapes_train"
     for c in ("circle", "square", "triangle"):
         shutil.copytree(src / c, train_dir / c)
@@ -198,8 +198,8 @@ def run_setting(setting: dict, epochs: int, out: Path, noise: list[str], other: 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--per-class", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     torch.manual_seed(0)

@@ -382,6 +382,40 @@ def compute_cam(
     return pil_to_qimage(r.overlay), info
 
 
+@dataclass
+class LiveFrame:
+    """A video or camera frame for the preview, already a screen-size QImage."""
+
+    index: int
+    image: QImage
+    source_fps: float
+
+
+def classify_live(
+    predictor: Predictor,
+    source: int | str,
+    topk: int,
+    preview: int,
+    paused: threading.Event,
+    on_event: OnEvent,
+    stop: threading.Event,
+) -> object:
+    """Camera index or video file, classified live (engine/infer/video.py: the newest frame wins):
+    `LiveFrame` per frame read, the engine's `FrameAnswer` per classified frame, then its `LiveEnded`."""
+    from resnet_gui.engine.infer.video import FramePreview, run_live
+
+    lower_thread_priority()
+    predictor.warm_up()  # this thread's first forward costs what the rest do
+
+    def forward(e: object) -> None:
+        if isinstance(e, FramePreview):
+            on_event(LiveFrame(e.index, pil_to_qimage(fit(e.image, preview)), e.source_fps))
+        else:
+            on_event(e)
+
+    return run_live(source, lambda img: predictor.predict_one(img, topk=topk), forward, stop, paused=paused)
+
+
 def run_bench(checkpoint: str, batch_sizes: list[int], on_event: OnEvent, stop: threading.Event) -> dict:
     """The engine's forward-pass benchmark of a checkpoint (its own copy of the model), ~3 s a size."""
     from resnet_gui.engine.infer.bench import bench_checkpoint

@@ -84,15 +84,21 @@ def score(
 
 
 def quantile_table(scores: torch.Tensor) -> list[float]:
-    """Thresholds for rates 0%, 1%, ..., 50%: rejecting `score < table[i]` rejects at most i% of `scores`
-    (the k-th smallest score, k = floor(rate * n); the smallest for rate 0, which rejects none)."""
+    """Thresholds for rates 0%, 1%, ..., 50% from the scores of n correctly classified validation images.
+
+    Rejecting `score < table[i]` should reject at most i% of *new* images like them, not only of these:
+    the k-th smallest of n scores (1-based) has on average k / (n + 1) of new scores below it, so k is
+    floor(rate * (n + 1)). When that is 0 (a small split or rate 0) the threshold sits one gap below the
+    smallest score, rejecting none of the validation images."""
     s = np.sort(scores.double().cpu().numpy())
-    if len(s) == 0:
+    n = len(s)
+    if n == 0:
         return []
+    below_min = float(s[0] - (s[1] - s[0])) if n > 1 else float(s[0])
     out = []
     for i in range(RATE_STEPS + 1):
-        k = math.floor(i / 100 * len(s) + 1e-9)
-        out.append(float(s[min(k, len(s) - 1)]))
+        k = math.floor(i / 100 * (n + 1) + 1e-9)
+        out.append(below_min if k == 0 else float(s[min(k, n) - 1]))
     return out
 
 

@@ -46,6 +46,8 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
+from resnet_gui.ui.classify.trust import TrustBar, rejudge
+from resnet_gui.ui.classify.video import VIDEO_FILTER, VideoPanel, no_camera_text
 from resnet_gui.ui.classify.widgets import (
     PREVIEW_SIDE,
     THUMB,
@@ -106,9 +108,21 @@ class InferenceView(QWidget):
         self.bench_button.setEnabled(False)
         self.bench_button.setToolTip("How fast is this model on this machine? (latency and throughput)")
         self.bench_button.toggled.connect(self.bench.setVisible)
+        self.camera_button = button("Camera", self.open_camera)
+        self.camera_button.setToolTip("Classify the camera's live picture")
+        self.video_button = button("Open Video…", self.choose_video)
+        self.video_button.setToolTip("Classify a video file frame by frame, as it plays (or drop one here)")
+        self.trust_bar = TrustBar()
+        self.trust_bar.strictness_changed.connect(self._on_strictness)
+        self.trust_bar.tta_changed.connect(self._on_tta)
+        self.video = VideoPanel()
+        self.video.closed.connect(self._show_page)
+        self.video.failed.connect(self._show_error)
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(self.bench_button)
+        top.addWidget(self.camera_button)
+        top.addWidget(self.video_button)
         top.addWidget(self.open_images_button)
         top.addWidget(open_ckpt)
 
@@ -170,9 +184,11 @@ class InferenceView(QWidget):
         self.loading = QLabel("Loading the model…")
         self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.pages.addWidget(self.loading)  # 3
+        self.pages.addWidget(self.video)  # 4: a camera or a video file
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.trust_bar)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -197,6 +213,10 @@ class InferenceView(QWidget):
             self.pages.setCurrentIndex(1)
         else:
             self.pages.setCurrentIndex(2)
+        if self.video.active and self.predictor is not None:
+            self.pages.setCurrentIndex(4)
+        self.camera_button.setEnabled(self.predictor is not None)
+        self.video_button.setEnabled(self.predictor is not None)
         self.open_images_button.setEnabled(self.predictor is not None)
         self.export_button.setEnabled(self.results.rowCount() > 0)
         self.clear_button.setEnabled(self.results.rowCount() > 0)
@@ -229,6 +249,9 @@ class InferenceView(QWidget):
         self.model_label.setText(model_summary(predictor.info()))
         self.model_label.setToolTip(path)
         self.cam.set_predictor(predictor)
+        self.trust_bar.set_predictor(predictor)
+        if self.video.active:  # its answers came from the previous model
+            self.video.close_source()
         self.bench.set_checkpoint(path)
         self.bench_button.setEnabled(True)
         self.state.set_checkpoint(path)  # the Model tab and the window follow
@@ -306,11 +329,16 @@ class InferenceView(QWidget):
 
     def handle_urls(self, paths: list[str]) -> None:
         """Dropped or pasted files: a checkpoint loads, anything else is classified."""
+        from resnet_gui.engine.infer.video import is_video_file  # torch-free
+
         paths = [p for p in paths if p]
         ckpts = [p for p in paths if is_checkpoint_file(p) and Path(p).is_file()]
-        others = [p for p in paths if p not in ckpts]
+        videos = [p for p in paths if p not in ckpts and is_video_file(p)]
+        others = [p for p in paths if p not in ckpts and p not in videos]
         if ckpts:
             self.load_checkpoint(ckpts[-1])
+        if videos:
+            self.open_video(videos[-1])
         if others:
             self.classify(others)
 
@@ -332,6 +360,43 @@ class InferenceView(QWidget):
         elif mime.hasImage():
             self.classify([QImage(mime.imageData())])
         event.acceptProposedAction()
+
+    # --- trust and live sources (ui/classify/trust.py, video.py) ----------------------------------
+    def _on_strictness(self, rate: float) -> None:
+        """The strictness slider: the results shown are judged again from their stored scores."""
+        if self.predictor is None:
+            return
+        self.predictor.rate = rate
+        if rejudge([r.prediction for r in self.results.rows], self.predictor):
+            self.results.refresh()
+        row = self.selected_row()
+        if row is not None:
+            self._show_row(row)
+
+    def _on_tta(self, on: bool) -> None:
+        if self.predictor is not None:
+            self.predictor.tta = on
+
+    def open_camera(self) -> None:
+        why = no_camera_text()
+        if why is not None:
+            self._show_error(why)
+            return
+        self.open_video(0)
+
+    def choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Video", "", VIDEO_FILTER)
+        if path:
+            self.open_video(path)
+
+    def open_video(self, source: int | str) -> None:
+        """Play and classify a video file (or camera index) in the video page."""
+        if self.predictor is None:
+            self._show_error(NO_MODEL)
+            return
+        self.message.hide()
+        self.video.start(self.predictor, source)
+        self._show_page()
 
     # --- results ----------------------------------------------------------------------------------
     def _on_predict_event(self, e: Expanded | Classified) -> None:
@@ -416,6 +481,7 @@ class InferenceView(QWidget):
             or self._batches.is_running()
             or self.cam.is_busy()
             or self.bench.is_running()
+            or self.video.is_running()
         )
 
     def shutdown(self) -> None:
@@ -425,3 +491,4 @@ class InferenceView(QWidget):
         self.cam.shutdown()
         self.bench.shutdown()
         self.detail.shutdown()
+        self.video.shutdown()
