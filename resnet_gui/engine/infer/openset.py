@@ -112,6 +112,8 @@ def threshold_at(table: list[float], rate: float) -> float | None:
     if i >= len(table) - 1:
         return table[-1]
     frac = pos - i
+    if frac < 1e-9:
+        return table[i]
     return table[i] + frac * (table[i + 1] - table[i])
 
 
