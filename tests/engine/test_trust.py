@@ -171,3 +171,23 @@ def test_seed_style_checkpoint_has_no_rejection(checkpoint, tmp_path, demo_dir):
     p = pred.predict_one(sorted(demo_dir.glob("circle/*.png"))[0])
     assert p.unknown is None and p.ood_score is None
     assert sum(v for _c, v in p.topk) == pytest.approx(1.0, abs=1e-4)  # plain softmax
+
+
+def test_leave_one_out_scores_are_what_new_images_of_the_class_get():
+    g = torch.Generator().manual_seed(2)
+    labels = torch.arange(40) % 2
+    feats = torch.nn.functional.one_hot(labels, 2).float() + 0.5 * torch.randn(40, 2, generator=g)
+    cents = openset.centroids_of(feats, labels, 2)
+    plain = openset.score("centroid", torch.zeros(40, 2), feats, 1.0, cents)
+    loo = openset.loo_centroid_scores(feats, labels, cents)
+    assert bool((loo <= plain + 1e-6).all()) and bool((loo < plain - 1e-6).any())
+    # image 0 judged against centroids made without it
+    rest = torch.ones(40, dtype=torch.bool)
+    rest[0] = False
+    without = openset.centroids_of(feats[rest], labels[rest], 2)
+    own = torch.nn.functional.normalize(feats[:1], dim=1) @ without.T
+    expected = max(
+        float(own[0, labels[0]]),
+        float((torch.nn.functional.normalize(feats[:1], dim=1) @ cents.T)[0, 1 - labels[0]]),
+    )
+    assert float(loo[0]) == pytest.approx(expected, abs=1e-5)

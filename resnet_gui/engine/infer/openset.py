@@ -26,6 +26,7 @@ __all__ = [
     "MAX_RATE",
     "SCORES",
     "centroids_of",
+    "loo_centroid_scores",
     "decode_centroids",
     "encode_centroids",
     "forward_features",
@@ -61,6 +62,22 @@ def centroids_of(feats: torch.Tensor, labels: torch.Tensor, num_classes: int) ->
     fallback = f.mean(0) if len(f) else torch.zeros(f.shape[1])
     rows = [f[labels == c].mean(0) if bool((labels == c).any()) else fallback for c in range(num_classes)]
     return _normalise(torch.stack(rows))
+
+
+def loo_centroid_scores(feats: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """The centroid score of each of the images the centroids were made from, with its own class's
+    centroid made without it (leave one out): scores as a new image of that class would get, not the
+    optimistic ones of an image judged against a mean it is part of."""
+    f = _normalise(feats)
+    sims = f @ centroids.float().T
+    num = centroids.shape[0]
+    sums = torch.zeros(num, f.shape[1]).index_add_(0, labels, f)
+    counts = torch.bincount(labels, minlength=num)
+    own = sums[labels] - f
+    alone = counts[labels] <= 1  # nothing left to compare with: keep the plain score
+    loo = (f * _normalise(own)).sum(1)
+    sims[torch.arange(len(f)), labels] = torch.where(alone, sims[torch.arange(len(f)), labels], loo)
+    return sims.max(1).values
 
 
 def score(

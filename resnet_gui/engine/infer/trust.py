@@ -244,7 +244,11 @@ def trust_from_outputs(
     keep = right if bool(right.any()) else torch.ones_like(right)  # a model that gets nothing right
     centroids = openset.centroids_of(feats[keep], labels[keep], num_classes)
     quantiles = {
-        kind: openset.quantile_table(openset.score(kind, logits[keep], feats[keep], t, centroids))
+        kind: openset.quantile_table(
+            openset.loo_centroid_scores(feats[keep], labels[keep], centroids)
+            if kind == "centroid"  # judged as new images would be, not against means they are part of
+            else openset.score(kind, logits[keep], feats[keep], t, centroids)
+        )
         for kind in openset.SCORES
     }
     log.info("calibration: T=%.3f, ECE %.4f -> %.4f on %d val images", t, before, after, len(labels))

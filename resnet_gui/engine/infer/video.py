@@ -247,8 +247,10 @@ def run_live(
     return ended
 
 
-def write_test_video(path: str | Path, frames: int = 8, size: int = 64, fps: float = 10.0) -> Path:
-    """A tiny MJPEG .avi of demo shapes (one shape per frame, cycling), for tests and demos."""
+def write_test_video(
+    path: str | Path, frames: int = 8, size: int = 64, fps: float = 10.0, hold: int = 1
+) -> Path:
+    """A tiny MJPEG .avi of demo shapes (each shown for `hold` frames, cycling), for tests and demos."""
     import numpy as np
 
     from resnet_gui.engine.data.demo import DEMO_CLASSES, draw_shape
@@ -260,8 +262,10 @@ def write_test_video(path: str | Path, frames: int = 8, size: int = 64, fps: flo
         raise EngineError(f"cannot write a video to {path}")
     rng = np.random.default_rng(0)
     try:
+        img = None
         for i in range(frames):
-            img = draw_shape(DEMO_CLASSES[i % len(DEMO_CLASSES)], size, rng).convert("RGB")
+            if i % hold == 0:
+                img = draw_shape(DEMO_CLASSES[(i // hold) % len(DEMO_CLASSES)], size, rng).convert("RGB")
             writer.write(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))
     finally:
         writer.release()

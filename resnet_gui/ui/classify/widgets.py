@@ -159,6 +159,7 @@ class TopKBars(QWidget):
     def set_topk(self, topk: list[tuple[str, float]]) -> None:
         for w in self._widgets:
             self._grid.removeWidget(w)
+            w.hide()  # not drawn again while its deletion waits for the event loop
             w.deleteLater()
         self._widgets = []
         for i, (name, prob) in enumerate(topk):
