@@ -191,3 +191,15 @@ def test_leave_one_out_scores_are_what_new_images_of_the_class_get():
         float((torch.nn.functional.normalize(feats[:1], dim=1) @ cents.T)[0, 1 - labels[0]]),
     )
     assert float(loo[0]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_runs_final_evaluation_carries_the_calibration(trained, checkpoint):
+    from resnet_gui.engine.events import EvalDone
+
+    done = [e for e in trained[1] if isinstance(e, EvalDone)]
+    stored = read_metadata(checkpoint)["trust"]
+    assert done and done[0].result.calibration == {
+        "temperature": stored["temperature"],
+        "ece_before": stored["ece_before"],
+        "ece_after": stored["ece_after"],
+    }

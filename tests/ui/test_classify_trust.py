@@ -119,3 +119,11 @@ def test_no_camera_is_said_plainly(qtbot, view, checkpoint):
         view.open_camera()
     assert err.args[0].startswith("No camera")
     assert not view.video.active
+
+
+def test_the_evaluation_summary_shows_the_calibration_error():
+    from resnet_gui.ui.train.eval_results import calibration_text
+
+    assert calibration_text(None) == ""
+    text = calibration_text({"temperature": 0.4, "ece_before": 0.12, "ece_after": 0.03})
+    assert "calibration error 12.0% → 3.0%" in text and "temperature 0.40" in text

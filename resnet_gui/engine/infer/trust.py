@@ -271,9 +271,11 @@ def trust_metadata(
     device: torch.device | str = "cpu",
     workers: int = 0,
     stop: threading.Event | None = None,
+    result: object | None = None,
 ) -> dict:
     """The end of a training run: `fit_trust` on its validation split with the best model, as the
-    checkpoint's `trust` metadata ({} when it could not be fitted: the checkpoint then has none)."""
+    checkpoint's `trust` metadata ({} when it could not be fitted: the checkpoint then has none).
+    `result`: the run's final EvalResult, given its `calibration` figures (the same split)."""
     from resnet_gui.engine.errors import EngineError
 
     try:
@@ -289,4 +291,12 @@ def trust_metadata(
     except (EngineError, RuntimeError, ValueError) as exc:  # the run succeeded: report, do not fail it
         log.warning("calibration skipped: %s", exc)
         return {}
-    return trust.to_meta() if trust is not None else {}
+    if trust is None:
+        return {}
+    if result is not None and trust.calibrated:
+        result.calibration = {  # type: ignore[attr-defined]
+            "temperature": trust.temperature,
+            "ece_before": trust.ece_before,
+            "ece_after": trust.ece_after,
+        }
+    return trust.to_meta()

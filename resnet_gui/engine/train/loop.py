@@ -345,7 +345,9 @@ def _final_evaluation(
         )
         if result is None:
             return None
-        meta.trust = trust_metadata(model, index.val, card, device=device, workers=workers, stop=stop)
+        meta.trust = trust_metadata(
+            model, index.val, card, device=device, workers=workers, stop=stop, result=result
+        )
         saver.store_evaluation(weights, meta, result.summary())
     except EngineError as exc:  # the run itself succeeded: report, do not fail it
         log.warning("final evaluation skipped: %s", exc)

@@ -220,6 +220,7 @@ class EvalResultsPanel(QWidget):
             f"<b>Best model on {result.num_images} {result.split} images:</b> accuracy "
             f"{fmt_pct(result.accuracy).strip()} · loss {result.loss:.3f} · {wrong} misclassified"
             + (f" · {len(result.skipped)} unreadable skipped" if result.skipped else "")
+            + calibration_text(getattr(result, "calibration", None))
         )
         self.confusion.set_data(result.classes, result.confusion_matrix)
         self.table.setSortingEnabled(False)
@@ -381,3 +382,13 @@ class EvalResultsPanel(QWidget):
     def shutdown(self) -> None:
         self._job.shutdown()
         self.loader.shutdown()
+
+
+def calibration_text(cal: dict | None) -> str:
+    """The summary's calibration part (engine/infer/trust.py): the error before and after the temperature."""
+    if not cal:
+        return ""
+    return (
+        f" · calibration error {100 * cal['ece_before']:.1f}% → {100 * cal['ece_after']:.1f}% "
+        f"(temperature {cal['temperature']:.2f})"
+    )
