@@ -203,3 +203,14 @@ def test_the_runs_final_evaluation_carries_the_calibration(trained, checkpoint):
         "ece_before": stored["ece_before"],
         "ece_after": stored["ece_after"],
     }
+
+
+def test_open_set_data_that_does_not_fit_the_model_turns_rejection_off(checkpoint, tmp_path):
+    from resnet_gui.engine.model.checkpoint import save_checkpoint
+
+    weights, meta = load_checkpoint(checkpoint)
+    meta.trust = dict(meta.trust, centroids=openset.encode_centroids(torch.zeros(2, 7)))  # wrong shape
+    bad = save_checkpoint(tmp_path / "odd.safetensors", weights, meta)
+    pred = Predictor(bad, device="cpu")
+    assert not pred.trust.available and pred.trust.temperature == pytest.approx(meta.trust["temperature"])
+    assert pred.predict_one(Image.new("RGB", (40, 40))).unknown is None

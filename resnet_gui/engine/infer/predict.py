@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -145,9 +145,11 @@ class Predictor:
         if self.plan.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._cpu = CpuMeter()  # cores other processes keep busy: batch-1 inference leaves them alone
-        self.trust = Trust.from_meta(
-            self.meta.trust
-        )  # calibration + open-set; unavailable: T = 1, no rejection
+        # calibration + open-set (infer/trust.py); unavailable: T = 1, no rejection
+        self.trust = Trust.from_meta(self.meta.trust)
+        if not self.trust.fits(len(self.classes), getattr(getattr(self.model, "fc", None), "in_features", 0)):
+            log.warning("%s: its open-set data does not fit the model; rejection is off", self.checkpoint)
+            self.trust = replace(self.trust, score=None, centroids=None)
         self.rate: float | None = None  # strictness: share of correct val images rejected (None: stored)
         self.tta = False  # test-time augmentation: average with the mirrored image
         if warmup:

@@ -70,6 +70,13 @@ class Trust:
     def needs_features(self) -> bool:
         return self.available and self.score == "centroid"
 
+    def fits(self, num_classes: int, feature_dim: int) -> bool:
+        """Whether the stored centroids (if the score needs them) match a model of this shape."""
+        if not self.needs_features:
+            return True
+        c = self.centroids
+        return c is not None and tuple(c.shape) == (num_classes, feature_dim)
+
     def threshold(self, rate: float | None = None) -> float | None:
         """The rejection threshold of the stored score at `rate` (None: the stored default rate)."""
         if not self.available:
