@@ -13,8 +13,8 @@ os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp())
 from PySide6.QtWidgets import QApplication
 
 app = QApplication(sys.argv)
-from resnet_gui.engine.infer.video import write_test_video
-from resnet_gui.ui.main_window import CLASSIFY_TAB, MainWindow
+from resnet_gui.engine.infer.video import write_test_video  # noqa: E402  (after the QApplication)
+from resnet_gui.ui.main_window import CLASSIFY_TAB, MainWindow  # noqa: E402
 
 ck = sys.argv[1]
 out = Path(sys.argv[2])
