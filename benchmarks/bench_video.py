@@ -34,7 +34,7 @@ def main() -> None:
         ended = run_live(
             video,
             pred.predict_one,
-            lambda e: answers.append(e) if isinstance(e, FrameAnswer) else None,
+            lambda e, answers=answers: answers.append(e) if isinstance(e, FrameAnswer) else None,
             threading.Event(),
             realtime=realtime,
         )

@@ -7,7 +7,9 @@ asynchronous kernel launch with a wall clock measures nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import logging
 import os
 import time
@@ -160,6 +162,11 @@ class Predictor:
         first real image is as fast as the rest. Call it on the thread that will predict (ui/jobs.py)."""
         side = eval_resize_size(self.meta.img_size)
         blank = Image.new("RGB", (side, side))
+        for fmt in ("PNG", "JPEG"):  # the decoders' first use (plugin imports, zlib/libjpeg set-up): ~6-12 ms
+            buf = io.BytesIO()
+            blank.save(buf, fmt)
+            with contextlib.suppress(ImageLoadError):
+                load_image_reduced(buf.getvalue(), side)
         with restored_threads():
             for _ in range(runs):
                 self._predict(blank, 1)
