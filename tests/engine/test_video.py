@@ -45,24 +45,27 @@ def test_latest_frame_keeps_only_the_newest():
 
 
 def test_a_slow_model_drops_frames_instead_of_queueing(video):
-    """The first classification blocks until every frame is read: only the newest is then left."""
-    all_read = threading.Event()
+    """Frame 0 is being classified while frames 1-7 arrive: only the newest, 7, is classified next."""
+    first_taken, all_read = threading.Event(), threading.Event()
     events, seen = [], []
 
-    def on_event(e):
+    def on_event(e):  # the reader thread calls this before offering each frame
         events.append(e)
+        if isinstance(e, FramePreview) and e.index == 1:
+            first_taken.wait(10)  # frame 0 is in the classifier's hands before frame 1 is offered
         if isinstance(e, FramePreview) and e.index == 7:
             all_read.set()
 
     def classify(img):
         if not seen:
+            first_taken.set()
             all_read.wait(10)
         seen.append(img)
         return "answer"
 
     ended = run_live(video, classify, on_event, threading.Event(), realtime=False)
     answers = [e for e in events if isinstance(e, FrameAnswer)]
-    assert [a.index for a in answers] == [answers[0].index, 7]  # the first, then the newest: 7
+    assert [a.index for a in answers] == [0, 7]
     assert ended == events[-1] and isinstance(ended, LiveEnded)
     assert (ended.frames, ended.classified, ended.dropped) == (8, 2, 6)
     assert ended.reason == "end of video"

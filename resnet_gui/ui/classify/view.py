@@ -46,8 +46,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
-from resnet_gui.ui.classify.trust import TrustBar, rejudge
-from resnet_gui.ui.classify.video import VIDEO_FILTER, VideoPanel, no_camera_text
+from resnet_gui.ui.classify.live import LiveSources
 from resnet_gui.ui.classify.widgets import (
     PREVIEW_SIDE,
     THUMB,
@@ -70,7 +69,7 @@ TOPK = 5
 NO_MODEL = "No model loaded yet: train one on the Train tab, or open a checkpoint first."
 
 
-class InferenceView(QWidget):
+class InferenceView(LiveSources, QWidget):
     """The Classify tab."""
 
     busy = Signal(str)
@@ -108,16 +107,7 @@ class InferenceView(QWidget):
         self.bench_button.setEnabled(False)
         self.bench_button.setToolTip("How fast is this model on this machine? (latency and throughput)")
         self.bench_button.toggled.connect(self.bench.setVisible)
-        self.camera_button = button("Camera", self.open_camera)
-        self.camera_button.setToolTip("Classify the camera's live picture")
-        self.video_button = button("Open Video…", self.choose_video)
-        self.video_button.setToolTip("Classify a video file frame by frame, as it plays (or drop one here)")
-        self.trust_bar = TrustBar()
-        self.trust_bar.strictness_changed.connect(self._on_strictness)
-        self.trust_bar.tta_changed.connect(self._on_tta)
-        self.video = VideoPanel()
-        self.video.closed.connect(self._show_page)
-        self.video.failed.connect(self._show_error)
+        self.setup_live_sources()  # camera / video buttons and page, the trust bar (ui/classify/live.py)
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(self.bench_button)
@@ -360,43 +350,6 @@ class InferenceView(QWidget):
         elif mime.hasImage():
             self.classify([QImage(mime.imageData())])
         event.acceptProposedAction()
-
-    # --- trust and live sources (ui/classify/trust.py, video.py) ----------------------------------
-    def _on_strictness(self, rate: float) -> None:
-        """The strictness slider: the results shown are judged again from their stored scores."""
-        if self.predictor is None:
-            return
-        self.predictor.rate = rate
-        if rejudge([r.prediction for r in self.results.rows], self.predictor):
-            self.results.refresh()
-        row = self.selected_row()
-        if row is not None:
-            self._show_row(row)
-
-    def _on_tta(self, on: bool) -> None:
-        if self.predictor is not None:
-            self.predictor.tta = on
-
-    def open_camera(self) -> None:
-        why = no_camera_text()
-        if why is not None:
-            self._show_error(why)
-            return
-        self.open_video(0)
-
-    def choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Video", "", VIDEO_FILTER)
-        if path:
-            self.open_video(path)
-
-    def open_video(self, source: int | str) -> None:
-        """Play and classify a video file (or camera index) in the video page."""
-        if self.predictor is None:
-            self._show_error(NO_MODEL)
-            return
-        self.message.hide()
-        self.video.start(self.predictor, source)
-        self._show_page()
 
     # --- results ----------------------------------------------------------------------------------
     def _on_predict_event(self, e: Expanded | Classified) -> None:
