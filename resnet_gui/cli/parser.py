@@ -7,7 +7,7 @@ import argparse
 from resnet_gui import __version__
 from resnet_gui.cli.doctor import add_doctor_commands
 from resnet_gui.cli.lr_find import cmd_lr_find
-from resnet_gui.cli.predict import cmd_predict
+from resnet_gui.cli.predict import add_trust_options, cmd_predict
 from resnet_gui.cli.runs import cmd_runs
 from resnet_gui.cli.tools import cmd_bench, cmd_eval, cmd_export, cmd_gui, cmd_inspect
 from resnet_gui.cli.train import cmd_demo_data, cmd_train
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--cam", default=None, metavar="OUT_DIR", help="also write Grad-CAM overlays, OUT_DIR/<name>_cam.png"
     )
+    add_trust_options(sp)
 
     sp = add("eval", cmd_eval, "accuracy, confusion matrix and per-class figures on DATA_DIR")
     sp.add_argument("checkpoint", metavar="CHECKPOINT")
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=64, metavar="N")
     sp.add_argument("--workers", type=int, default=None, metavar="N")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--tta", action="store_true", help="average each image with its mirror")
 
     sp = add(
         "inspect", cmd_inspect, "layers, output shapes, parameters and MACs of an architecture or checkpoint"

@@ -22,13 +22,43 @@ from resnet_gui.cli.weights import check_model
 from resnet_gui.format import fmt_pct
 
 
-def _load_predictor(checkpoint: str, device: str, classes: str | None):
+def add_trust_options(sp) -> None:
+    """`predict --tta` and `--strictness` (engine/infer/trust.py)."""
+    sp.add_argument(
+        "--tta", action="store_true", help="average each image with its mirror (test-time augmentation)"
+    )
+    sp.add_argument(
+        "--strictness",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="'none of these' strictness: the %% of correctly classified validation images that would be called "
+        "unknown (0 turns rejection off, at most 50; default: the checkpoint's, 5)",
+    )
+
+
+def _load_predictor(checkpoint: str, device: str, classes: str | None, args=None):
     from resnet_gui.engine.infer.predict import Predictor
 
     check_model(checkpoint)  # a file, or imagenet:ARCH (downloaded when missing)
     if classes:
         check_input_file(classes, "--classes")
-    return Predictor(checkpoint, device=device, classes_file=classes)
+    strictness = getattr(args, "strictness", None)
+    if strictness is not None and not 0 <= strictness <= 50:
+        raise CliError("--strictness is a percentage from 0 to 50")
+    predictor = Predictor(checkpoint, device=device, classes_file=classes)
+    predictor.tta = bool(getattr(args, "tta", False))
+    if strictness is not None:
+        predictor.rate = strictness / 100.0
+    return predictor
+
+
+def _answer_text(pred) -> str:
+    """The printed answer: top-k, or "unknown (closest: ...)" when the model says none of these."""
+    tops = ", ".join(f"{term_safe(c)} {fmt_pct(p)}" for c, p in pred.topk)  # names: shown, never obeyed
+    if pred.unknown:
+        return f"unknown: not like any of the classes it was trained on (closest: {tops})"
+    return tops
 
 
 def cmd_predict(args) -> int:
@@ -46,9 +76,11 @@ def cmd_predict(args) -> int:
         return _predict_to_csv(args, nproc)
     if nproc > 1:
         raise CliError("--nproc works with --csv alone (not with --json or --cam)")
+    if args.strictness is not None and not 0 <= args.strictness <= 50:
+        raise CliError("--strictness is a percentage from 0 to 50")
     if args.csv:  # fail before the work, not after it (the CSV is written last)
         check_output_file(args.csv, "--csv")
-    predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+    predictor = _load_predictor(args.checkpoint, args.device, args.classes, args)
     paths = expand_inputs(args.paths)
     if not paths:
         raise CliError("no images found in the given paths")
@@ -66,7 +98,7 @@ def cmd_predict(args) -> int:
             if pred.error:
                 print(f"{term_safe(path)}: error: {term_safe(pred.error)}")
             else:  # class and file names may hold escape sequences: shown, never obeyed
-                tops = ", ".join(f"{term_safe(c)} {fmt_pct(p)}" for c, p in pred.topk)
+                tops = _answer_text(pred)
                 t = pred.timing_ms
                 print(
                     f"{term_safe(path)}: {tops}  [{t['total']:.1f} ms: load {t['load']:.1f}, "
@@ -106,11 +138,13 @@ def _predict_to_csv(args, nproc: int = 1) -> int:
     from resnet_gui.engine.infer.batch_procs import predict_folder_to_csv_procs
 
     check_output_file(args.csv, "--csv")
+    if nproc > 1 and (args.tta or args.strictness is not None):
+        raise CliError("--tta and --strictness work with one process (not with --nproc)")
     if nproc > 1:
         check_model(args.checkpoint)
         print(f"predicting in {nproc} processes", file=sys.stderr)
     else:
-        predictor = _load_predictor(args.checkpoint, args.device, args.classes)
+        predictor = _load_predictor(args.checkpoint, args.device, args.classes, args)
     stop = threading.Event()
     tty = sys.stderr.isatty()
 

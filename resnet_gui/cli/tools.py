@@ -44,6 +44,7 @@ def cmd_eval(args) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         classes_file=args.classes,
+        tta=getattr(args, "tta", False),
     )
     if str(args.checkpoint).lower().startswith("imagenet:"):  # 1,000 classes: the ones that occur
         result = compact_eval(result)

@@ -56,6 +56,8 @@ class EvalResult:
     device_name: str
     skipped: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
+    calibration: dict | None = None  # {temperature, ece_before, ece_after} (infer/trust.py); None: not stored
+    tta: bool = False  # each image averaged with its mirror
 
     def to_json(self, include_images: bool = False) -> dict:
         data = asdict(self)
@@ -93,6 +95,12 @@ class EvalResult:
                 lines.append(f"  {m['path']}: {m['true']} -> {m['pred']} ({100 * m['prob']:.1f}%)")
         for s in self.skipped:
             lines.append(f"skipped {s['path']}: {s['reason']}")
+        if self.calibration:
+            c = self.calibration
+            lines.append(
+                f"calibration: temperature {c['temperature']:.3f}, expected calibration error "
+                f"{100 * c['ece_before']:.2f}% before, {100 * c['ece_after']:.2f}% after"
+            )
         return "\n".join(lines)
 
 
@@ -123,6 +131,8 @@ class EvalPass:
     confusion: torch.Tensor  # [n, n] counts, rows = true class
     images: list[dict]
     skipped: list[tuple[str, str]]  # (path, reason) of the images that could not be read
+    logits: torch.Tensor | None = None  # [seen, C] raw logits, and their labels (calibration figures)
+    labels: torch.Tensor | None = None
 
 
 @torch.inference_mode()
@@ -134,6 +144,8 @@ def evaluate(
     plan: DevicePlan,
     *,
     stop: threading.Event | None = None,
+    temperature: float = 1.0,
+    tta: bool = False,
 ) -> EvalPass | None:
     """The one evaluation loop: every epoch of a training run, its final evaluation and `resnet-gui eval`.
 
@@ -144,6 +156,8 @@ def evaluate(
     is only the training objective (`train.epoch.training_criterion`), so the validation loss on the
     training curve and on the Evaluation tab are the same number for the same model and images.
     Returns None when `stop` is set before the end (a partial evaluation would mislead).
+    `temperature`: the checkpoint's calibration for the probabilities in the records (the loss stays the
+    model's own); `tta`: each image's logits averaged with its mirror's.
     """
     samples = loader.dataset.samples
     n = len(classes)
@@ -151,6 +165,8 @@ def evaluate(
     total_loss, seen = 0.0, 0
     images: list[dict] = []
     skipped: list[tuple[str, str]] = []
+    all_logits: list[torch.Tensor] = []
+    all_labels: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
     try:
@@ -158,10 +174,15 @@ def evaluate(
             skipped += bad
             if len(labels) > 0:
                 with plan.autocast(device):
-                    logits = model(plan.to_device(batch, device))
+                    x = plan.to_device(batch, device)
+                    logits = model(x)
+                    if tta:
+                        logits = (logits.float() + model(torch.flip(x, dims=[3])).float()) / 2
                 logits = logits.float().cpu()
+                all_logits.append(logits)
+                all_labels.append(labels)
                 losses = F.cross_entropy(logits, labels, reduction="none")
-                probs = logits.softmax(1)
+                probs = (logits / temperature).softmax(1)
                 conf, pred = probs.max(1)
                 true_prob = probs.gather(1, labels[:, None])[:, 0]
                 confusion += torch.bincount(labels * n + pred, minlength=n * n)
@@ -198,6 +219,8 @@ def evaluate(
         confusion=matrix,
         images=images,
         skipped=skipped,
+        logits=torch.cat(all_logits) if all_logits else None,
+        labels=torch.cat(all_labels) if all_labels else None,
     )
 
 
@@ -249,6 +272,8 @@ def evaluate_model(
     checkpoint: str = "",
     data_dir: str = "",
     split: str = "val",
+    trust: object | None = None,
+    tta: bool = False,
 ) -> EvalResult | None:
     """Evaluate `model` (already on `device`) on `samples` (labels index `spec.classes`; the eval transform
     from `spec.img_size/mean/std`): `evaluate` over an
@@ -256,6 +281,7 @@ def evaluate_model(
     final evaluation matches its own precision); off for `resnet-gui eval`.
 
     Returns None when `stop` is set before the end; raises DatasetError when no image could be read.
+    `trust`: the checkpoint's `infer.trust.Trust`: calibrated probabilities and the `calibration` figures.
     """
     dev = torch.device(device)
     plan = device_plan(dev, amp=amp)
@@ -270,7 +296,8 @@ def evaluate_model(
         workers=workers,
         mp_context=mp_context,
     )
-    done = evaluate(model, loader, classes, dev, plan, stop=stop)
+    temperature = getattr(trust, "temperature", 1.0) if trust is not None else 1.0
+    done = evaluate(model, loader, classes, dev, plan, stop=stop, temperature=temperature, tta=tta)
     if done is None:
         return None
     if done.seen == 0:
@@ -291,7 +318,23 @@ def evaluate_model(
         device_name=device_name(dev),
         skipped=[{"path": p, "reason": r} for p, r in done.skipped],
         images=done.images,
+        calibration=_calibration(trust, done),
+        tta=tta,
     )
+
+
+def _calibration(trust: object | None, done: EvalPass) -> dict | None:
+    """{temperature, ece_before, ece_after} on these images with the checkpoint's stored temperature."""
+    if trust is None or not getattr(trust, "calibrated", False) or done.logits is None:
+        return None
+    from resnet_gui.engine.infer.calibrate import ece
+
+    t = float(trust.temperature)  # type: ignore[attr-defined]
+    return {
+        "temperature": t,
+        "ece_before": ece(done.logits.softmax(1), done.labels),
+        "ece_after": ece((done.logits / t).softmax(1), done.labels),
+    }
 
 
 def evaluate_checkpoint(
@@ -302,6 +345,7 @@ def evaluate_checkpoint(
     workers: int | None = None,
     classes_file: str | Path | None = None,
     max_misclassified: int | None = None,
+    tta: bool = False,
 ) -> EvalResult:
     """Evaluate on the folder's val/ (or test/) split if it has one, else on every image in it.
 
@@ -336,6 +380,8 @@ def evaluate_checkpoint(
         checkpoint=str(checkpoint),
         data_dir=str(data_dir),
         split=split,
+        trust=_trust_of(meta),
+        tta=tta,
     )
     assert result is not None  # no stop flag: always complete
     if max_misclassified is not None:
@@ -382,4 +428,12 @@ def evaluate_run_split(
         checkpoint=str(checkpoint),
         data_dir=str(data_dir),
         split="val",
+        trust=_trust_of(meta),
     )
+
+
+def _trust_of(meta) -> object:
+    """The checkpoint's calibration and open-set fit (engine/infer/trust.py)."""
+    from resnet_gui.engine.infer.trust import Trust
+
+    return Trust.from_meta(getattr(meta, "trust", None))

@@ -250,14 +250,17 @@ class Row:
 
 @dataclass
 class Picture:
-    """A classified file, decoded once: the full image (Grad-CAM explains it) and its preview."""
+    """A classified file: the image the model saw (the Predictor's decode, as `predict` reads it: a large
+    JPEG at reduced scale; Grad-CAM explains it) and the screen-size picture it is shown and drawn on."""
 
-    image: Image.Image  # RGB, EXIF orientation applied, full size
+    image: Image.Image  # RGB, EXIF orientation applied: `Predictor.decode(path)`
     preview: QImage  # fits the preview's side
+    display: Image.Image | None = None  # the preview as PIL (Grad-CAM's canvas); None: `image`
+    full_size: tuple[int, int] | None = None  # the file's own pixel size
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.image.size
+        return self.full_size or self.image.size
 
 
 @dataclass
@@ -276,16 +279,17 @@ def load_predictor(path: str) -> Predictor:
 
 
 def classify_file(predictor: Predictor, path: str, topk: int, thumb: int, preview: int) -> Classified:
-    """Decode `path` once with the engine's loader; classify that image and make its thumbnail and
-    preview from it. The decode counts in the prediction's `load` (and `total`) milliseconds."""
-    from resnet_gui.engine.data.images import load_image
+    """Decode `path` as the Predictor does (`predict`'s reduced JPEG decode: the same pixels, so the same
+    answer as the CLI), classify that image and make its thumbnail and preview; a large JPEG decoded
+    smaller than the preview is decoded again for the screen only. The model's decode counts in the
+    prediction's `load` (and `total`) milliseconds."""
     from resnet_gui.engine.errors import ImageLoadError
     from resnet_gui.engine.infer.predict import Prediction
 
     name = Path(path).name
     t0 = time.perf_counter()
     try:
-        image = load_image(path)
+        image = predictor.decode(path)
     except ImageLoadError as exc:
         return Classified(Row(name, path, Prediction(path, error=exc.reason), None))
     decode_ms = (time.perf_counter() - t0) * 1000.0
@@ -295,9 +299,31 @@ def classify_file(predictor: Predictor, path: str, topk: int, thumb: int, previe
         timing["load"] += decode_ms
         timing["total"] += decode_ms
     pred = replace(pred, path=path, timing_ms=timing)
-    shown = fit(image, preview)
+    display, full = _screen_picture(path, image, preview)
+    shown = fit(display, preview)
     row = Row(name, path, pred, pil_to_qimage(fit(shown, thumb)))
-    return Classified(row, Picture(image, pil_to_qimage(shown)))
+    return Classified(row, Picture(image, pil_to_qimage(shown), shown, full))
+
+
+def _screen_picture(path: str, image: Image.Image, preview: int) -> tuple[Image.Image, tuple[int, int]]:
+    """(a picture of `path` for the screen, the file's pixel size): `image` itself unless the model's
+    decode was reduced below the preview's size."""
+    from resnet_gui.engine.data.images import image_info, load_image_reduced
+    from resnet_gui.engine.errors import ImageLoadError
+
+    try:
+        info = image_info(path)
+    except ImageLoadError:
+        return image, image.size
+    w, h = info["width"], info["height"]
+    if (w > h) != (image.width > image.height):  # EXIF orientation turned the picture
+        w, h = h, w
+    if image.size == (w, h) or max(image.size) >= preview:
+        return image, (w, h)
+    try:
+        return load_image_reduced(path, max(1, round(preview * min(w, h) / max(w, h)))), (w, h)
+    except ImageLoadError:
+        return image, (w, h)
 
 
 def classify_items(
@@ -341,16 +367,53 @@ def classify_items(
 
 
 def compute_cam(
-    predictor: Predictor, source: Image.Image | QImage | str, max_side: int
+    predictor: Predictor, source: Picture | Image.Image | QImage | str, max_side: int
 ) -> tuple[QImage, dict[str, Any]]:
     """Grad-CAM overlay (fits `max_side`) of a decoded picture, a pasted QImage or a file, and what it shows."""
     from resnet_gui.engine.infer.gradcam import explain
 
+    canvas = None
+    if isinstance(source, Picture):  # the model's decode, drawn on the screen-size picture
+        source, canvas = source.image, source.display
     if isinstance(source, QImage):
         source = qimage_to_pil(source)
-    r = explain(predictor, source, max_side=max_side)
+    r = explain(predictor, source, max_side=max_side, canvas=canvas)
     info = {"class": r.class_name, "prob": r.prob, "layer": r.layer, "cam_size": r.cam_size}
     return pil_to_qimage(r.overlay), info
+
+
+@dataclass
+class LiveFrame:
+    """A video or camera frame for the preview, already a screen-size QImage."""
+
+    index: int
+    image: QImage
+    source_fps: float
+
+
+def classify_live(
+    predictor: Predictor,
+    source: int | str,
+    topk: int,
+    preview: int,
+    paused: threading.Event,
+    on_event: OnEvent,
+    stop: threading.Event,
+) -> object:
+    """Camera index or video file, classified live (engine/infer/video.py: the newest frame wins):
+    `LiveFrame` per frame read, the engine's `FrameAnswer` per classified frame, then its `LiveEnded`."""
+    from resnet_gui.engine.infer.video import FramePreview, run_live
+
+    lower_thread_priority()
+    predictor.warm_up()  # this thread's first forward costs what the rest do
+
+    def forward(e: object) -> None:
+        if isinstance(e, FramePreview):
+            on_event(LiveFrame(e.index, pil_to_qimage(fit(e.image, preview)), e.source_fps))
+        else:
+            on_event(e)
+
+    return run_live(source, lambda img: predictor.predict_one(img, topk=topk), forward, stop, paused=paused)
 
 
 def run_bench(checkpoint: str, batch_sizes: list[int], on_event: OnEvent, stop: threading.Event) -> dict:

@@ -270,22 +270,30 @@ def predict_folder_to_csv(
             if batch is not None:
                 tf = time.perf_counter()
                 x = plan.to_device(batch, dev)
-                with torch.inference_mode(), plan.autocast(dev):  # the same autocast as predict_one
-                    probs = torch.softmax(predictor.model(x).float(), dim=1)
-                values, indices = (t.cpu().tolist() for t in probs.topk(k, dim=1))  # waits for the device
+                answer = predictor.outputs(x)  # the same model call, calibration and verdict as predict_one
+                values, indices = (
+                    t.cpu().tolist() for t in answer.probs.topk(k, dim=1)
+                )  # waits for the device
                 forward_ms = (time.perf_counter() - tf) * 1000.0 / len(values)
-                tops = iter(zip(values, indices, strict=True))
+                verdicts = zip(
+                    answer.unknown or [None] * len(values),
+                    answer.scores.tolist() if answer.scores is not None else [None] * len(values),
+                    strict=True,
+                )
+                tops = iter(zip(values, indices, verdicts, strict=True))
             rows = []
             for i, err, load_ms, prep_ms in items:
                 if err is not None:
                     rows.append(Prediction(path=todo[i], error=err))
                     errors += 1
                     continue
-                vals, idx = next(tops)
+                vals, idx, (unknown, ood) = next(tops)
                 timing = {"load": load_ms, "preprocess": prep_ms, "forward": forward_ms}
                 timing["total"] = load_ms + prep_ms + forward_ms
                 top = [(predictor.classes[c], float(v)) for v, c in zip(vals, idx, strict=True)]
-                rows.append(Prediction(path=todo[i], topk=top, timing_ms=timing))
+                rows.append(
+                    Prediction(path=todo[i], topk=top, timing_ms=timing, unknown=unknown, ood_score=ood)
+                )
             writer.write(rows)
             written += len(rows)
             now = time.perf_counter()

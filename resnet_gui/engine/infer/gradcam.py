@@ -175,12 +175,16 @@ def gradcam_image(
     layer: str = "auto",
     alpha: float = 0.5,
     max_side: int | None = None,
+    temperature: float = 1.0,
+    canvas: Image.Image | None = None,
 ) -> CamResult:
     """Explain the model's answer (or class `target`, by index or name) for one image file or PIL image.
 
     The image goes through the checkpoint's own eval preprocessing; the heatmap and the overlay come
     back at the original image's size, or shrunk to fit `max_side` (for a screen: the model still sees
-    the full image). Raises ImageLoadError for unreadable files.
+    the full image). Raises ImageLoadError for unreadable files. `temperature`: the checkpoint's
+    calibration (the caption's probability is the one predict shows); `canvas`: draw on this picture of
+    the same scene instead (e.g. a screen-size decode when the model saw a reduced one).
     """
     image = load_image(source)
     if isinstance(target, str):
@@ -191,12 +195,13 @@ def gradcam_image(
     x = build_eval_transform(img_size, mean, std)(image).unsqueeze(0).to(device)
     cam, logits, used = gradcam(model, x, target=target, layer=layer)
     index = int(logits[0].argmax()) if target is None else int(target)
-    prob = float(torch.softmax(logits.float(), dim=1)[0, index])
+    prob = float(torch.softmax(logits.float() / temperature, dim=1)[0, index])
     box = crop_box(image.width, image.height, img_size)
-    shown = image
-    if max_side is not None and max(image.size) > max_side:
-        scale = max_side / max(image.size)
-        shown = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    shown = image if canvas is None else load_image(canvas)
+    if max_side is not None and max(shown.size) > max_side:
+        scale = max_side / max(shown.size)
+        shown = shown.resize((max(1, round(shown.width * scale)), max(1, round(shown.height * scale))))
+    if shown.size != image.size:
         box = tuple(v * shown.width / image.width for v in box)  # type: ignore[assignment]
     heat = _upsample(cam, shown.width, shown.height, box)
     name = classes[index] if index < len(classes) else str(index)
@@ -214,8 +219,14 @@ def gradcam_image(
 
 
 def explain(predictor: object, source: str | Path | Image.Image, **kwargs: object) -> CamResult:
-    """`gradcam_image` with a loaded `Predictor`'s model, classes and preprocessing."""
+    """`gradcam_image` with a loaded `Predictor`'s model, classes, decode, preprocessing and calibration:
+    its probability is the one `predictor.predict` gives for the same file or image."""
     meta = predictor.meta  # type: ignore[attr-defined]
+    trust = getattr(predictor, "trust", None)
+    if trust is not None:
+        kwargs.setdefault("temperature", trust.temperature)
+    if not isinstance(source, Image.Image):
+        source = predictor.decode(source)  # type: ignore[attr-defined]  # predict's (reduced) decode
     return gradcam_image(
         predictor.model,  # type: ignore[attr-defined]
         source,

@@ -7,12 +7,14 @@ asynchronous kernel launch with a wall clock measures nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +34,7 @@ from resnet_gui.engine.device import (
     timed_forward,
 )
 from resnet_gui.engine.errors import ImageLoadError
+from resnet_gui.engine.infer.trust import Answer, Trust, forward_features
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class Prediction:
     topk: list[tuple[str, float]] = field(default_factory=list)
     timing_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    unknown: bool | None = None  # "none of these": None when the checkpoint has no open-set threshold
+    ood_score: float | None = None  # the open-set score (higher: more like the training classes)
 
     @property
     def label(self) -> str | None:
@@ -62,10 +67,13 @@ class Prediction:
         d = asdict(self)
         d.pop("error")
         d["topk"] = [{"class": c, "prob": p} for c, p in self.topk]
-        return d
+        return {k: d[k] for k in ("path", "topk", "unknown", "ood_score", "timing_ms")}
 
 
-CSV_HEADER = ("path", "class", "prob", "topk", "load_ms", "preprocess_ms", "forward_ms", "total_ms", "error")
+CSV_HEADER = (
+    *("path", "class", "prob", "topk", "load_ms", "preprocess_ms", "forward_ms", "total_ms", "error"),
+    *("unknown", "ood_score"),  # "none of these" (engine/infer/trust.py): empty when unavailable
+)
 
 
 def write_predictions_csv(predictions: Iterable[Prediction], path: str | Path) -> None:
@@ -88,6 +96,8 @@ def prediction_csv_row(p: Prediction) -> list[str]:
         csv_cell(";".join(f"{c}:{v:.6f}" for c, v in p.topk)),
         *(f"{t[k]:.3f}" if k in t else "" for k in ("load", "preprocess", "forward", "total")),
         csv_cell(p.error or ""),
+        "" if p.unknown is None else str(p.unknown).lower(),
+        "" if p.ood_score is None else f"{p.ood_score:.6f}",
     ]
 
 
@@ -152,15 +162,49 @@ class Predictor:
         if self.plan.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._cpu = CpuMeter()  # cores other processes keep busy: batch-1 inference leaves them alone
+        # calibration + open-set (infer/trust.py); unavailable: T = 1, no rejection
+        self.trust = Trust.from_meta(self.meta.trust)
+        if not self.trust.fits(len(self.classes), getattr(getattr(self.model, "fc", None), "in_features", 0)):
+            log.warning("%s: its open-set data does not fit the model; rejection is off", self.checkpoint)
+            self.trust = replace(self.trust, score=None, centroids=None)
+        self.rate: float | None = None  # strictness: share of correct val images rejected (None: stored)
+        self.tta = False  # test-time augmentation: average with the mirrored image
         if warmup:
             self._warmup()
 
     def _warmup(self, runs: int = 2) -> None:
-        x = torch.zeros(1, 3, self.meta.img_size, self.meta.img_size, device=self.device)
-        with torch.inference_mode(), self.plan.autocast(self.device):
+        """Run the whole prediction path (threads, transform, forward, answer) on a blank image, so the
+        first real image is as fast as the rest. Call it on the thread that will predict (ui/jobs.py)."""
+        side = eval_resize_size(self.meta.img_size)
+        blank = Image.new("RGB", (side, side))
+        for fmt in ("PNG", "JPEG"):  # the decoders' first use (plugin imports, zlib/libjpeg set-up): ~6-12 ms
+            buf = io.BytesIO()
+            blank.save(buf, fmt)
+            with contextlib.suppress(ImageLoadError):
+                load_image_reduced(buf.getvalue(), side)
+        with restored_threads():
             for _ in range(runs):
-                self.model(x)
+                self._predict(blank, 1)
         synchronize(self.device)
+
+    def warm_up(self) -> None:
+        """`_warmup` again, e.g. on the worker thread that will classify (a new thread's first torch
+        call pays for its own thread team)."""
+        self._warmup(1)
+
+    def outputs(self, x: torch.Tensor, tta: bool | None = None) -> Answer:
+        """The one model call behind every answer: logits (and features when the open-set score needs
+        them) of a preprocessed batch, mirrored and averaged with `tta`, through `Trust.answer`."""
+        tta = self.tta if tta is None else tta
+        with torch.inference_mode(), self.plan.autocast(self.device):
+            logits, feats = self._forward(x, tta)
+        return self.trust.answer(logits.float(), None if feats is None else feats.float(), self.rate)
+
+    def _forward(self, x: torch.Tensor, tta: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.trust.needs_features or tta:
+            logits, feats = forward_features(self.model, x, tta=tta)
+            return logits, feats
+        return self.model(x), None
 
     def predict_one(self, source: ImageSource, topk: int = 5) -> Prediction:
         """Classify one image (path or PIL image). Bad input gives a Prediction with `error`, never raises."""
@@ -190,9 +234,8 @@ class Predictor:
         x = self.plan.to_device(self.transform(img).unsqueeze(0), self.device)
         synchronize(self.device)
         t2 = time.perf_counter()
-        with self.plan.autocast(self.device):
-            logits, forward_ms = timed_forward(self.model, x, self.plan.timer)
-        probs = torch.softmax(logits.float(), dim=1)[0]
+        answer, forward_ms = timed_forward(self.outputs, x, self.plan.timer)
+        probs = answer.probs[0]
         k = max(1, min(topk, len(self.classes)))
         values, indices = probs.topk(k)
         top = [(self.classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
@@ -203,7 +246,13 @@ class Predictor:
             "forward": forward_ms,
             "total": (t3 - t0) * 1000.0,
         }
-        return Prediction(path=name, topk=top, timing_ms=timing)
+        return Prediction(
+            path=name,
+            topk=top,
+            timing_ms=timing,
+            unknown=answer.unknown[0] if answer.unknown is not None else None,
+            ood_score=float(answer.scores[0]) if answer.scores is not None else None,
+        )
 
     def decode(self, path: str | Path) -> Image.Image:
         """The image at `path` as this Predictor reads it: a camera-size JPEG decodes at reduced scale
@@ -236,4 +285,6 @@ class Predictor:
             "created": m.created,
             "device": str(self.device),
             "device_name": self.device_name,
+            "temperature": self.trust.temperature if self.trust.calibrated else None,
+            "openset": self.trust.score if self.trust.available else None,
         }

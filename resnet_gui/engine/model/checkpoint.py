@@ -92,6 +92,7 @@ class CheckpointMeta:
     created: str = field(default_factory=_now)
     source: str = "resnet-gui"  # or "state_dict" for seed-style files
     warnings: list[str] = field(default_factory=list)  # e.g. class names were made up
+    trust: dict = field(default_factory=dict)  # optional: calibration + open-set (engine/infer/trust.py)
 
     @property
     def num_classes(self) -> int:

@@ -42,6 +42,7 @@ from resnet_gui.engine.events import (
     RunFinished,
     RunStarted,
 )
+from resnet_gui.engine.infer.trust import trust_metadata
 from resnet_gui.engine.model.build import build_model
 from resnet_gui.engine.runs import RunRecorder
 from resnet_gui.engine.train.distributed import DistContext, convert_sync_batchnorm, process_group
@@ -353,6 +354,9 @@ def _final_evaluation(
         )
         if result is None:
             return None
+        meta.trust = trust_metadata(
+            model, index.val, card, device=device, workers=workers, stop=stop, result=result
+        )
         saver.store_evaluation(weights, meta, result.summary())
     except EngineError as exc:  # the run itself succeeded: report, do not fail it
         log.warning("final evaluation skipped: %s", exc)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from resnet_gui.format import fmt_pct
+from resnet_gui.ui.classify.trust import UNKNOWN_STYLE, unknown_text
 from resnet_gui.ui.classify.widgets import PREVIEW_SIDE, TIMING_TIP, ImagePreview, TopKBars, timing_html
 from resnet_gui.ui.common import heading
 from resnet_gui.ui.jobs import PASTED
@@ -42,6 +43,10 @@ class DetailPanel(QSplitter):
         self.result_title = heading("", 1.5)
         self.result_title.setWordWrap(True)
         self.topk = TopKBars()
+        self.unknown_label = QLabel()  # "none of these", in its own style (ui/classify/trust.py)
+        self.unknown_label.setStyleSheet(UNKNOWN_STYLE)
+        self.unknown_label.setWordWrap(True)
+        self.unknown_label.hide()
         self.timing_label = QLabel()
         self.timing_label.setWordWrap(True)
         self.timing_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -52,6 +57,7 @@ class DetailPanel(QSplitter):
         details = QWidget()
         dv = QVBoxLayout(details)
         dv.addWidget(self.result_title)
+        dv.addWidget(self.unknown_label)
         dv.addWidget(self.topk)
         dv.addSpacing(8)
         dv.addWidget(self.timing_label)
@@ -78,8 +84,10 @@ class DetailPanel(QSplitter):
         p = row.prediction
         self.shown, self._device = row, device
         picture = self.pictures.get(row.path)
-        self.cam.show_row(row, picture.image if picture else row.image if row.image is not None else row.path)
+        self.cam.show_row(row, picture if picture else row.image if row.image is not None else row.path)
         self.path_label.setText(row.path or PASTED)
+        self.unknown_label.setVisible(bool(p.unknown) and not p.error)
+        self.unknown_label.setText(unknown_text(p) if p.unknown else "")
         if p.error:
             self.result_title.setText(f"Cannot classify {row.name}")
             self.topk.set_topk([])
@@ -87,7 +95,7 @@ class DetailPanel(QSplitter):
             self.preview.set_image(None, "No picture")
             return
         name, prob = p.topk[0]
-        self.result_title.setText(f"{name} — {fmt_pct(prob)}")
+        self.result_title.setText("Unknown" if p.unknown else f"{name} — {fmt_pct(prob)}")
         self.topk.set_topk(p.topk)
         self.timing_label.setText(timing_html(p.timing_ms, device))
         if row.image is not None:

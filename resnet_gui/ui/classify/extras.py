@@ -161,8 +161,11 @@ class CamToggle(QObject):
 
     def _show(self, image: QImage, info: dict) -> None:
         h, w = info["cam_size"]
+        p = self._row.prediction if self._row is not None else None
+        # the row's own number (the same model call; with the mirror option on, the averaged one)
+        prob = p.confidence if p is not None and p.label == info["class"] else info["prob"]
         self.caption.setText(
-            f"Grad-CAM for <b>{info['class']}</b> ({fmt_pct(info['prob'])}) from {info['layer']} "
+            f"Grad-CAM for <b>{info['class']}</b> ({fmt_pct(prob)}) from {info['layer']} "
             f"({w}×{h} cells): red is where it looked most."
         )
         self.caption.show()

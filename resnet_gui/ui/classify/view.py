@@ -48,6 +48,7 @@ from resnet_gui.ui.classify.detail import DetailPanel
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
 from resnet_gui.ui.classify.feedback import FeedbackBar
 from resnet_gui.ui.classify.imagenet_menu import ImageNetPicker
+from resnet_gui.ui.classify.live import LiveSources
 from resnet_gui.ui.classify.widgets import (
     PREVIEW_SIDE,
     THUMB,
@@ -70,7 +71,7 @@ TOPK = 5
 NO_MODEL = "No model loaded yet: train one on the Train tab, or open a checkpoint first."
 
 
-class InferenceView(QWidget):
+class InferenceView(LiveSources, QWidget):
     """The Classify tab."""
 
     busy = Signal(str)
@@ -109,9 +110,12 @@ class InferenceView(QWidget):
         self.bench_button.setEnabled(False)
         self.bench_button.setToolTip("How fast is this model on this machine? (latency and throughput)")
         self.bench_button.toggled.connect(self.bench.setVisible)
+        self.setup_live_sources()  # camera / video buttons and page, the trust bar (ui/classify/live.py)
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(self.bench_button)
+        top.addWidget(self.camera_button)
+        top.addWidget(self.video_button)
         top.addWidget(self.open_images_button)
         top.addWidget(open_ckpt)
         self.imagenet = ImageNetPicker()  # torchvision's ImageNet models beside trained checkpoints
@@ -179,9 +183,11 @@ class InferenceView(QWidget):
         self.loading = QLabel("Loading the model…")
         self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.pages.addWidget(self.loading)  # 3
+        self.pages.addWidget(self.video)  # 4: a camera or a video file
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.trust_bar)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -207,6 +213,10 @@ class InferenceView(QWidget):
             self.pages.setCurrentIndex(1)
         else:
             self.pages.setCurrentIndex(2)
+        if self.video.active and self.predictor is not None:
+            self.pages.setCurrentIndex(4)
+        self.camera_button.setEnabled(self.predictor is not None)
+        self.video_button.setEnabled(self.predictor is not None)
         self.open_images_button.setEnabled(self.predictor is not None)
         self.export_button.setEnabled(self.results.rowCount() > 0)
         self.clear_button.setEnabled(self.results.rowCount() > 0)
@@ -239,6 +249,9 @@ class InferenceView(QWidget):
         self.model_label.setText(model_summary(predictor.info()))
         self.model_label.setToolTip(path)
         self.cam.set_predictor(predictor)
+        self.trust_bar.set_predictor(predictor)
+        if self.video.active:  # its answers came from the previous model
+            self.video.close_source()
         self.bench.set_checkpoint(path)
         self.bench_button.setEnabled(True)
         self.state.set_checkpoint(path)  # the Model tab and the window follow
@@ -318,11 +331,16 @@ class InferenceView(QWidget):
 
     def handle_urls(self, paths: list[str]) -> None:
         """Dropped or pasted files: a checkpoint loads, anything else is classified."""
+        from resnet_gui.engine.infer.video import is_video_file  # torch-free
+
         paths = [p for p in paths if p]
         ckpts = [p for p in paths if is_checkpoint_file(p) and Path(p).is_file()]
-        others = [p for p in paths if p not in ckpts]
+        videos = [p for p in paths if p not in ckpts and is_video_file(p)]
+        others = [p for p in paths if p not in ckpts and p not in videos]
         if ckpts:
             self.load_checkpoint(ckpts[-1])
+        if videos:
+            self.open_video(videos[-1])
         if others:
             self.classify(others)
 
@@ -430,6 +448,7 @@ class InferenceView(QWidget):
             or self.cam.is_busy()
             or self.bench.is_running()
             or self.imagenet.is_busy()
+            or self.video.is_running()
         )
 
     def shutdown(self) -> None:
@@ -440,3 +459,4 @@ class InferenceView(QWidget):
         self.bench.shutdown()
         self.detail.shutdown()
         self.imagenet.shutdown()
+        self.video.shutdown()

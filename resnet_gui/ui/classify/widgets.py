@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.format import fmt_ms, fmt_pct
+from resnet_gui.ui.classify.trust import UNKNOWN_COLOUR, table_label
 from resnet_gui.ui.common import HeadedTableModel, heading
 from resnet_gui.ui.jobs import Picture, Row
 
@@ -114,6 +115,11 @@ class ResultsModel(HeadedTableModel):
             return f"{Path(row.path).parent.name}/{row.name}"
         return row.name
 
+    def refresh(self) -> None:
+        """Every row drawn again (their verdicts changed: the strictness moved)."""
+        if self.rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, len(self.HEADERS) - 1))
+
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.rows)
 
@@ -130,7 +136,7 @@ class ResultsModel(HeadedTableModel):
             if col == 1:
                 return self.display_name(row)
             if col == 2:
-                return p.topk[0][0] if p.topk else f"error: {p.error}"
+                return table_label(p) if p.topk else f"error: {p.error}"
             if col == 3:
                 return fmt_pct(p.topk[0][1]) if p.topk else ""
             if col == 4:
@@ -146,6 +152,8 @@ class ResultsModel(HeadedTableModel):
                 return p.timing_ms.get("total", -1.0) if p.timing_ms else -1.0
         if role == Qt.ItemDataRole.ForegroundRole and p.error and col == 2:
             return QColor("#b3261e")
+        if role == Qt.ItemDataRole.ForegroundRole and p.unknown and col == 2:
+            return QColor(UNKNOWN_COLOUR)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -166,6 +174,7 @@ class TopKBars(QWidget):
     def set_topk(self, topk: list[tuple[str, float]]) -> None:
         for w in self._widgets:
             self._grid.removeWidget(w)
+            w.hide()  # not drawn again while its deletion waits for the event loop
             w.deleteLater()
         self._widgets = []
         for i, (name, prob) in enumerate(topk):

@@ -280,6 +280,7 @@ class EvalResultsPanel(QWidget):
             f"{fmt_pct(result.accuracy).strip()} · loss {result.loss:.3f} · {wrong} misclassified"
             + (f" · {len(result.skipped)} unreadable skipped" if result.skipped else "")
             + (f'<br><span style="{WARN_STYLE}">⚠ {v.text}</span>' if (v := self._verdict(result)) else "")
+            + calibration_text(getattr(result, "calibration", None))
         )
         self.confusion.set_data(result.classes, result.confusion_matrix)
         self.table.setSortingEnabled(False)
@@ -441,3 +442,13 @@ class EvalResultsPanel(QWidget):
     def shutdown(self) -> None:
         self._job.shutdown()
         self.loader.shutdown()
+
+
+def calibration_text(cal: dict | None) -> str:
+    """The summary's calibration part (engine/infer/trust.py): the error before and after the temperature."""
+    if not cal:
+        return ""
+    return (
+        f" · calibration error {100 * cal['ece_before']:.1f}% → {100 * cal['ece_after']:.1f}% "
+        f"(temperature {cal['temperature']:.2f})"
+    )
