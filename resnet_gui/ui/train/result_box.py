@@ -59,6 +59,8 @@ class ResultBox(QFrame):
         lines = []
         if r.stopped:
             lines.append("Stopped early; the best checkpoint so far is kept.")
+        elif getattr(r, "stop_detail", ""):
+            lines.append(f"{r.stop_detail[:1].upper()}{r.stop_detail[1:]}; the best checkpoint is kept.")
         lines.append(
             f"Checkpoint: {checkpoint}"
             if checkpoint
