@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from resnet_gui.engine import config as config_module
 from resnet_gui.engine.config import TrainConfig
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.train.ema import RAW_MODEL_KEY, ModelEma
@@ -41,7 +42,9 @@ class Recipe:
         if start is not None and state and RAW_MODEL_KEY in state:
             model.load_state_dict(state[RAW_MODEL_KEY])  # the checkpoint file holds the EMA weights
         if cfg.ema:
-            self.ema = ModelEma(model, total_steps)
+            self.ema = ModelEma(
+                model, total_steps, config_module.EMA_HALF_LIFE
+            )  # read now: benchmarks vary it
             if start is not None:
                 self.ema.restore(start.weights, state)
         self.reason = STOP_COMPLETED
