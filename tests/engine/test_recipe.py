@@ -207,3 +207,14 @@ def test_schedule_shapes():
     assert lr_factor(55, total, warm, "linear") == pytest.approx(0.01 + 0.99 * 0.5)
     assert lr_factor(99, total, warm, "constant") == 1.0
     assert lr_factor(100, total, warm, "linear") == pytest.approx(0.01)
+
+
+def test_fine_grained_set_has_12_imbalanced_classes(tmp_path):
+    from resnet_gui.engine.data.demo import fine_grained_classes, make_fine_grained_dataset
+
+    root = make_fine_grained_dataset(tmp_path / "a", per_class=16, size=16, seed=1)
+    counts = {c: len(list((root / c).iterdir())) for c in fine_grained_classes()}
+    assert len(counts) == 12 and counts["circle-0dot"] == 16 and min(counts.values()) == 4
+    again = make_fine_grained_dataset(tmp_path / "b", per_class=16, size=16, seed=1)
+    name = "star-2dot/star-2dot_0001.png"
+    assert (root / name).read_bytes() == (again / name).read_bytes()  # deterministic per seed
