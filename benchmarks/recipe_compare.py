@@ -7,6 +7,10 @@ epochs and seed. Prints one table and the ratio of final accuracies.
 
     python benchmarks/recipe_compare.py [--epochs 6] [--per-class 60] [--img-size 64] [--finetune]
 
+--time-to-accuracy (`make bench-recipe`): the issue-17 comparison instead, time to the tutorial's best
+accuracy and accuracy in the same wall time, per data set over seeds (benchmarks/recipe_time.py; the
+options after it are recipe_time.py's).
+
 --finetune starts both from the same "pretrained" backbone: a ResNet-18 first trained on two of the four
 demo classes (an honest stand-in for ImageNet weights, which cannot be downloaded here), then fine-tuned on
 all four.
@@ -109,6 +113,12 @@ def ours(
 
 
 def main() -> None:
+    if "--time-to-accuracy" in sys.argv[1:]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from recipe_time import main as time_to_accuracy
+
+        time_to_accuracy([a for a in sys.argv[1:] if a != "--time-to-accuracy"])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--per-class", type=int, default=60)

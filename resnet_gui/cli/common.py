@@ -170,6 +170,8 @@ class TrainProgress:
             self._line(
                 f"{how} after {r.epochs} epochs in {_fmt_s(r.wall_s)}{best}; best model: {term_safe(r.checkpoint)}"
             )
+            if getattr(r, "stop_detail", ""):
+                self._line(r.stop_detail)
 
 
 def _emit_json(obj) -> None:

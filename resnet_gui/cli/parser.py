@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--sync-bn", action="store_true", help="with several processes: BatchNorm over the global batch"
     )
+    _add_recipe_options(sp, d)
     sp.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on stdout (progress: stderr)"
     )
@@ -225,3 +226,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dir", default=None, metavar="DIR", help="another runs folder (e.g. a train --out DIR)")
     sp.add_argument("--json", action="store_true")
     return p
+
+
+def _add_recipe_options(sp: argparse.ArgumentParser, d) -> None:
+    """`train` options of the recipe (issue 17): early stopping, EMA, progressive resizing, schedule, TTA."""
+    from resnet_gui.engine.config import MONITORS, SCHEDULES
+
+    on_off = argparse.BooleanOptionalAction
+    sp.add_argument(
+        "--patience",
+        type=int,
+        default=d.patience,
+        metavar="N",
+        help="stop after N epochs without a better --monitor figure (default: off; --epochs stays the cap)",
+    )
+    sp.add_argument("--monitor", choices=MONITORS, default=d.monitor, help="default: %(default)s")
+    sp.add_argument("--ema", action=on_off, default=d.ema, help="validate and save an EMA of the weights")
+    sp.add_argument(
+        "--progressive-resize", action=on_off, default=d.progressive_resize, help="small images early"
+    )
+    sp.add_argument(
+        "--schedule", choices=SCHEDULES, default=d.schedule, help="LR shape (default: %(default)s)"
+    )
+    sp.add_argument("--flip-tta", action=on_off, default=d.flip_tta, help="validate with mirrored images too")
+    sp.add_argument(
+        "--last-every",
+        type=int,
+        default=d.last_every,
+        metavar="K",
+        help="write last (resume state) every K epochs and at the end (default: %(default)s)",
+    )

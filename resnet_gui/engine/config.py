@@ -38,6 +38,19 @@ SEED_RANGE = (0, 2**63 - 1)
 EPOCHS_MAX = 1000
 BATCH_SIZE_MAX = 4096
 
+#: Early stopping: what "stops improving" is judged on, and the patience the app's
+#: "Train until it stops improving" option uses (epochs without a new best before the run ends).
+MONITORS: tuple[str, ...] = ("val_acc", "val_loss")
+PATIENCE_DEFAULT = 3
+#: Shapes of the learning-rate schedule after the warm-up (engine/train/optim.py).
+SCHEDULES: tuple[str, ...] = ("cosine", "linear", "constant")
+#: Progressive resizing: the first epochs train at this share of img_size, growing to the full size by
+#: PROGRESSIVE_FULL_AT of the run (the rest, and validation, at full size). engine/train/schedule.py.
+PROGRESSIVE_START = 0.5
+PROGRESSIVE_FULL_AT = 0.75
+#: EMA of the weights: half-life as a share of the run's optimizer steps (engine/train/ema.py).
+EMA_HALF_LIFE = 0.05
+
 
 #: Environment variable naming the app's data folder (runs/ inside it); tests point it at a temp folder.
 HOME_ENV = "RESNET_GUI_HOME"
@@ -98,6 +111,16 @@ class TrainConfig:
     cache_images: bool = True  # decode once into RAM when the data set fits (engine/data/cache.py)
     run_name: str | None = None  # folder inside out_dir; None: <dataset>-<arch>-<timestamp>
     sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch (SyncBatchNorm)
+    # "A better model sooner" (issue 17): each measured in benchmarks/recipe_compare.py, docs/PERFORMANCE.md
+    patience: int | None = None  # early stopping: end after this many epochs without a new best; None: off
+    monitor: str = "val_acc"  # what patience and `best` are judged on: one of MONITORS
+    ema: bool = False  # validate and save an exponential moving average of the weights (train/ema.py)
+    progressive_resize: bool = (
+        False  # train at smaller images early, full size at the end (train/schedule.py)
+    )
+    schedule: str = "cosine"  # the LR schedule's shape after warm-up: one of SCHEDULES
+    flip_tta: bool = False  # validate on each image and its mirror image, logits averaged
+    last_every: int = 1  # write `last` (+ resume state) every k epochs, and always at the end
 
     def problems(self) -> list[str]:
         """What is wrong with this config, in words a user can act on (empty: nothing)."""
@@ -119,6 +142,19 @@ class TrainConfig:
             out.append(f"seed {self.seed} is out of range ({SEED_RANGE[0]}..{SEED_RANGE[1]})")
         if self.augment not in AUGMENT_PRESETS:
             out.append(f"unknown augmentation {self.augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}")
+        out += self._recipe_problems()
+        return out
+
+    def _recipe_problems(self) -> list[str]:
+        out = []
+        if self.patience is not None and self.patience < 1:
+            out.append(f"patience must be at least 1 epoch, not {self.patience}")
+        if self.monitor not in MONITORS:
+            out.append(f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
+        if self.schedule not in SCHEDULES:
+            out.append(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.last_every < 1:
+            out.append(f"last_every must be at least 1 epoch, not {self.last_every}")
         return out
 
     def to_json(self) -> dict:
@@ -153,6 +189,9 @@ class TrainResult:
     evaluation: dict | None = None  # EvalResult.summary() of the best model on the validation split
     processes: int = 1  # training processes (DDP world size); train_img_per_s counts all of them
     problems: list[str] = field(default_factory=list)  # what the dataset scan found (DatasetIndex.problems)
+    stop_reason: str = "completed"  # "completed" | "early_stopping" | "stopped" (the user's Stop)
+    best_epoch: int | None = None  # the epoch the `checkpoint` (best model) comes from
+    stop_detail: str = ""  # in words, for early stopping: what did not improve, and since when
 
     def to_json(self) -> dict:
         return asdict(self)

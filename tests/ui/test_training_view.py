@@ -253,3 +253,17 @@ def test_use_all_gpus_is_offered_only_with_two_or_more(qtbot, tmp_path):
     form.device.setCurrentIndex(form.device.findData("cuda"))
     form.all_gpus.setChecked(False)
     assert form.processes() == 1
+
+
+def test_train_until_it_stops_improving_sets_patience(qtbot):
+    """The form's early-stopping option is TrainConfig.patience (PATIENCE_DEFAULT epochs), off when cleared."""
+    from resnet_gui.engine.config import PATIENCE_DEFAULT
+    from resnet_gui.ui.state import AppState
+    from resnet_gui.ui.train.form import TrainForm
+
+    form = TrainForm(AppState())
+    qtbot.addWidget(form)
+    form.until_plateau.setChecked(True)
+    assert form.build_config("d", "o", None).patience == PATIENCE_DEFAULT
+    form.until_plateau.setChecked(False)
+    assert form.build_config("d", "o", None).patience is None

@@ -223,3 +223,63 @@ Layout:
 Recreate with:  resnet-gui demo-data OUT_DIR --per-class {per_class} --size {size} --seed {seed}
 """
     (root / "README.txt").write_text(text, encoding="utf-8")
+
+
+# --- a harder set for benchmarks: many classes, fine-grained differences, class imbalance -------------------
+
+#: Marks inside the shape that tell the fine-grained classes apart: 0, 1 or 2 dark dots.
+FINE_MARKS = (0, 1, 2)
+
+
+def fine_grained_classes() -> list[str]:
+    """12 class names, `<shape>-<dots>dot`: 4 shapes x 3 dot counts."""
+    return [f"{shape}-{marks}dot" for shape in DEMO_CLASSES for marks in FINE_MARKS]
+
+
+def make_fine_grained_dataset(
+    out: str | os.PathLike, per_class: int = 40, size: int = 64, seed: int = 0, imbalance: float = 4.0
+) -> Path:
+    """A structured benchmark set (benchmarks/recipe_compare.py): the 4 demo shapes, each with 0, 1 or 2
+    small dark dots inside it (12 classes; the dots are the fine-grained difference), and imbalanced counts:
+    class k of K has `per_class * imbalance ** (-k / (K - 1))` images (at least 4), so the most common
+    class has `imbalance` times as many as the rarest. Deterministic per seed, like the demo set."""
+    if per_class < 4:
+        raise EngineError(f"per_class must be at least 4, not {per_class}")
+    root = Path(out).expanduser()
+    names = fine_grained_classes()
+    for k, name in enumerate(names):
+        count = max(4, round(per_class * imbalance ** (-k / (len(names) - 1))))
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        shape, marks = name.split("-")[0], FINE_MARKS[k % len(FINE_MARKS)]
+        for i in range(count):
+            rng = np.random.default_rng([seed, 7, k, i])
+            _draw_marked(shape, marks, size, rng).save(folder / f"{name}_{i:04d}.png", format="PNG")
+    return root
+
+
+def _draw_marked(name: str, marks: int, size: int, rng: np.random.Generator) -> Image.Image:
+    big = size * _SUPERSAMPLE
+    background = _background(big, rng)
+    image = Image.fromarray(background, "RGB")
+    draw = ImageDraw.Draw(image)
+    fill = _contrasting_colour(background.reshape(-1, 3).mean(axis=0), rng)
+    radius = big * rng.uniform(*_RADIUS)
+    lo, hi = max(radius * 1.12, big * (0.5 - _JITTER)), min(big - radius * 1.12, big * (0.5 + _JITTER))
+    cx, cy = rng.uniform(lo, max(lo, hi)), rng.uniform(lo, max(lo, hi))
+    if name == "circle":
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
+    else:
+        draw.polygon(_polygon(name, cx, cy, radius, rng.uniform(0, 2 * math.pi), rng), fill=fill)
+    dot = big * 0.06
+    angle = rng.uniform(0, 2 * math.pi)
+    dark = tuple(int(c * 0.25) for c in fill)
+    for j in range(marks):  # one dot near the centre, or two either side of it
+        offset = 0.0 if marks == 1 else radius * 0.3 * (1 if j else -1)
+        x, y = cx + offset * math.cos(angle), cy + offset * math.sin(angle)
+        draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=dark)
+    image = image.resize((size, size), Image.Resampling.BOX)
+    pixels = np.asarray(image, dtype=np.float32) + rng.normal(
+        0.0, rng.uniform(0, _NOISE_MAX), (size, size, 3)
+    )
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")

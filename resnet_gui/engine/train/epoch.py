@@ -18,6 +18,7 @@ from resnet_gui.engine.device import DevicePlan
 from resnet_gui.engine.events import StepDone
 from resnet_gui.engine.model.build import set_train_mode
 from resnet_gui.engine.train.distributed import SINGLE, DistContext
+from resnet_gui.engine.train.schedule import resize_batch
 
 __all__ = ["STEP_EVENTS_PER_S", "StepEvents", "train_one_epoch", "training_criterion"]
 
@@ -45,6 +46,8 @@ def train_one_epoch(
     on_step: Callable[[int, int, torch.Tensor, int], None],
     on_skipped: Callable[[list[tuple[str, str]]], None],
     dist: DistContext = SINGLE,
+    resize: int | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> dict:
     """One pass over `loader`. Returns loss, accuracy, images seen, compute seconds and whether it was stopped.
 
@@ -56,6 +59,9 @@ def train_one_epoch(
     weighted by its share of them, so DDP's gradient average is the single-process gradient of the global
     batch. A step where some rank has no readable image is skipped by all. The returned loss, accuracy
     and count are summed over the ranks.
+
+    `resize`: the batch is resized to this side on the device (progressive resizing, train/schedule.py);
+    `after_step` runs after each optimizer step (the EMA's update, train/ema.py).
     """
     set_train_mode(model, freeze_backbone)
     total_loss = torch.zeros((), device=device)
@@ -87,6 +93,8 @@ def train_one_epoch(
             continue  # files shrank) of a single small image is left out instead of ending the run
         if len(labels) > 0:
             images = plan.to_device(images, device)
+            if resize:
+                images = resize_batch(images, resize)
             labels = labels.to(device, non_blocking=plan.non_blocking)
             with plan.autocast(device):
                 logits = model(images)
@@ -100,6 +108,8 @@ def train_one_epoch(
             else:
                 objective.backward()
                 optimizer.step()
+            if after_step is not None:
+                after_step()
             loss = loss.detach()
             total_loss += loss.float() * len(labels)
             correct += (logits.argmax(1) == labels).sum()

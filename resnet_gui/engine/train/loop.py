@@ -49,6 +49,7 @@ from resnet_gui.engine.train.distributed import DistContext, convert_sync_batchn
 from resnet_gui.engine.train.epoch import StepEvents, train_one_epoch, training_criterion
 from resnet_gui.engine.train.loaders import make_loaders, val_batch_size
 from resnet_gui.engine.train.optim import build_optimizer, build_scheduler
+from resnet_gui.engine.train.recipe import Recipe, check_recipe
 from resnet_gui.engine.train.resume import ResumePoint, resume_point
 from resnet_gui.engine.train.saver import CheckpointSaver, ModelCard, run_folder
 
@@ -141,6 +142,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
         )
     img_size = cfg.img_size or auto_img_size(index)
     card = ModelCard(cfg, list(index.classes), img_size, IMAGENET_MEAN, IMAGENET_STD)
+    check_recipe(cfg, len(index.val))
 
     with plan_settings(plan):  # cudnn.benchmark and the thread count are restored on the way out
         model = _build_model(cfg, len(index.classes), start, device, plan)
@@ -154,10 +156,12 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
         if start:
             start.restore(optimizer, scheduler, scaler, gen)
         criterion = training_criterion(cfg)
+        # EMA, progressive resizing, flip-TTA, early stopping, `last` every k epochs (train/recipe.py)
+        recipe = Recipe(cfg, model, len(loaders.train) * cfg.epochs, img_size, start)
         saver = CheckpointSaver(
             dist.broadcast_object(run_folder(cfg, index.root)),  # rank 0's choice of folder
             card,
-            model=model,
+            model=recipe.saved_model,
             optimizer=optimizer,
             scheduler=scheduler,
             scaler=scaler,
@@ -166,6 +170,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
             best_val_acc=start.best_val_acc if start else None,
             resumed=start is not None,
             enabled=dist.is_main,
+            extra_state=recipe.extra_state,
         )
         saver.prepare()  # fails early when the folder cannot hold the checkpoints
         dev_name = device_name(device)
@@ -211,12 +216,15 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
                 ),
                 on_skipped=progress.note_skipped,
                 dist=dist,
+                resize=recipe.train_size(epoch),
+                after_step=recipe.after_step(),
             )
             _gather_skipped(progress, dist)
             progress.train_seen += stats["seen"]
             progress.train_seconds += stats["seconds"]
             if stats["stopped"]:
                 progress.stopped = True
+                recipe.stopped_by_user()
                 if stats["seen"]:  # keep what was learned; the epoch count stays at the completed epochs
                     saver.save_stopped(
                         progress.epoch, progress.history, val=progress.last_val, train=progress.last_train
@@ -229,14 +237,17 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
                     f"(e.g. {example[0]}: {example[1]})"
                 )
             if loaders.val is not None:
-                dist.sync_buffers(model)  # every rank evaluates the model rank 0 saves
-                val = _global_pass(evaluate(model, loaders.val, index.classes, device, plan), dist)
+                dist.sync_buffers(recipe.saved_model)  # every rank evaluates the model rank 0 saves
+                val = _global_pass(
+                    evaluate(recipe.eval_model(), loaders.val, index.classes, device, plan), dist
+                )
                 progress.note_skipped(val.skipped)
                 progress.last_val = {"loss": val.loss, "acc": val.accuracy}
             progress.last_train = stats
             epoch_s = time.perf_counter() - ep_t0
             progress.epoch_times.append(epoch_s)
             is_best = saver.is_best(progress.last_val["acc"], stats["loss"])
+            recipe.note_epoch(epoch, is_best)
             row = _history_row(epoch, stats, progress.last_val, optimizer, epoch_s)
             progress.history.append(row)
             progress.epoch = epoch
@@ -248,9 +259,22 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
                     eta_s=progress.mean_epoch_s() * (cfg.epochs - epoch),
                 )
             )
-            saver.save(epoch, progress.history, val=progress.last_val, train=stats, best=is_best)
-            if dist.any(stop.is_set()):
+            early = recipe.should_stop(progress.history)  # early stopping: the run ends, completed
+            user_stop = dist.any(stop.is_set())
+            saver.save(
+                epoch,
+                progress.history,
+                val=progress.last_val,
+                train=stats,
+                best=is_best,
+                write_last=recipe.write_last(epoch, final=early or user_stop),
+            )
+            if user_stop:
                 progress.stopped = True
+                recipe.stopped_by_user()
+                break
+            if early:
+                log.info("%s", recipe.detail)
                 break
 
         # A stopped run skips the final evaluation: Stop means now, and the curves already show val figures.
@@ -281,6 +305,9 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
         evaluation=evaluation,
         processes=dist.world,
         problems=list(index.problems),
+        stop_reason=recipe.reason,
+        best_epoch=recipe.best_epoch if saver.best_path.exists() else None,
+        stop_detail=recipe.detail,
     )
     emit(RunFinished(result))
     return result

@@ -46,23 +46,29 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     return torch.optim.AdamW(groups)
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up then cosine decay to 1% of the peak."""
+def lr_factor(step: int, total_steps: int, warmup_steps: int, shape: str = "cosine") -> float:
+    """Linear warm-up then, by `shape`: cosine decay to 1% of the peak, a linear one (the triangular
+    schedule of the CIFAR speed-runs), or constant."""
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if shape == "constant":
+        return 1.0
+    if shape == "linear":
+        return 0.01 + 0.99 * (1.0 - progress)
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class LrSchedule:
     """Picklable LambdaLR function, so the scheduler's state_dict round-trips."""
 
-    def __init__(self, total_steps: int, warmup_steps: int):
+    def __init__(self, total_steps: int, warmup_steps: int, shape: str = "cosine"):
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
+        self.shape = shape
 
     def __call__(self, step: int) -> float:
-        return lr_factor(step, self.total_steps, self.warmup_steps)
+        return lr_factor(step, self.total_steps, self.warmup_steps, getattr(self, "shape", "cosine"))
 
 
 def build_scheduler(
@@ -71,7 +77,7 @@ def build_scheduler(
     """Stepped once per batch over `config.epochs` epochs; warm-up `warmup_frac` of it, at most 2 epochs."""
     total_steps = steps_per_epoch * config.epochs
     warmup = min(int(total_steps * config.warmup_frac), steps_per_epoch * 2)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(total_steps, warmup))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(total_steps, warmup, config.schedule))
 
 
 def load_scheduler_state(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:

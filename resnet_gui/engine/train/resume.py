@@ -38,6 +38,11 @@ KEPT_FROM_CHECKPOINT = (
     "balance",
     "warmup_frac",
     "zero_init_residual",
+    # the recipe of issue 17 (patience, monitor and last_every may change on a continued run)
+    "ema",
+    "progressive_resize",
+    "schedule",
+    "flip_tta",
 )
 
 

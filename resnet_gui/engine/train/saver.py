@@ -136,6 +136,7 @@ class CheckpointSaver:
         best_val_acc: float | None = None,
         resumed: bool = False,
         enabled: bool = True,
+        extra_state: Callable[[], dict] | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.best_path = self.run_dir / BEST
@@ -145,6 +146,7 @@ class CheckpointSaver:
         self.loader_rng = loader_rng
         self.emit = emit
         self.enabled = enabled
+        self.extra_state = extra_state  # more resume state for last.state.pt (the EMA's raw weights)
         self.best_val_acc = best_val_acc
         self._have_best = resumed and self.best_path.exists()  # a fresh run's folder holds no best yet
         self.lock = fileio.FolderLock(self.run_dir)
@@ -172,13 +174,20 @@ class CheckpointSaver:
             self.best_val_acc = score if val_acc is not None else None
         return best
 
-    def save(self, epoch: int, history: list[dict], *, val: dict, train: dict, best: bool) -> None:
-        """After a completed epoch: write `last`; copy it to `best` when `best` (see `is_best`)."""
+    def save(
+        self, epoch: int, history: list[dict], *, val: dict, train: dict, best: bool, write_last: bool = True
+    ) -> None:
+        """After a completed epoch: write `last`; copy it to `best` when `best` (see `is_best`).
+        `write_last=False` (TrainConfig.last_every): only an improving epoch writes, `best` alone."""
         if not self.enabled:
             return
-        self._write_last(epoch, history, val, train)
+        if write_last:
+            self._write_last(epoch, history, val, train)
+        elif best:
+            self._write_best(epoch, history, val, train)
         if best:
-            self._copy_last_to_best()
+            if write_last:
+                self._copy_last_to_best()
             self._have_best = True
             self.emit(CheckpointSaved(str(self.best_path), "best", epoch, val.get("acc")))
 
@@ -222,6 +231,7 @@ class CheckpointSaver:
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 "torch_rng": torch.get_rng_state(),
                 "loader_rng": self.loader_rng.get_state(),
+                **(self.extra_state() if self.extra_state is not None else {}),
             }
         )
         path = self.last_path
@@ -230,6 +240,13 @@ class CheckpointSaver:
         except OSError as exc:
             raise CheckpointError(f"could not write {path}: {exc.strerror or exc}") from exc
         self.emit(CheckpointSaved(str(path), "last", epoch, val.get("acc")))
+
+    def _write_best(self, epoch: int, history: list[dict], val: dict, train: dict) -> None:
+        meta = self.card.meta(epoch, history, self.best_val_acc, val, train)
+        try:
+            fileio.atomic_write_many([(self.best_path, ckpt.checkpoint_writer(self.model, meta))])
+        except OSError as exc:
+            raise CheckpointError(f"could not write {self.best_path}: {exc.strerror or exc}") from exc
 
     def _copy_last_to_best(self) -> None:
         try:

@@ -36,6 +36,7 @@ from resnet_gui.engine.config import (
     DEVICES,
     EPOCHS_MAX,
     IMG_SIZE_RANGE,
+    PATIENCE_DEFAULT,
     PRETRAINED_CHOICES,
     TrainConfig,
     arch_label,
@@ -100,6 +101,11 @@ class TrainForm(QWidget):
         self.epochs = QSpinBox()
         self.epochs.setRange(1, EPOCHS_MAX)
         self.epochs.setToolTip("Passes over the training images.")
+        self.until_plateau = QCheckBox("Train until it stops improving")
+        self.until_plateau.setToolTip(
+            f"Early stopping: end the run when {PATIENCE_DEFAULT} epochs in a row bring no better validation "
+            "accuracy (Epochs is then the most it trains). The best checkpoint is kept."
+        )
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, BATCH_SIZE_MAX)
         self.batch_size.setToolTip("Images per step. Lower it if you run out of memory.")
@@ -154,6 +160,7 @@ class TrainForm(QWidget):
         tf = QFormLayout(train_box)
         for label, widget in (
             ("Epochs", self.epochs),
+            ("", self.until_plateau),
             ("Batch size", self.batch_size),
             ("Learning rate", self.lr),
             ("Image size", self.img_size),
@@ -190,6 +197,9 @@ class TrainForm(QWidget):
             self.pretrained.setCurrentIndex(PRETRAINED_IMAGENET)
         self.freeze.setChecked(str(s.value("freeze", "false")).lower() == "true")
         self.epochs.setValue(int(s.value("epochs", DEFAULTS.epochs)))
+        self.until_plateau.setChecked(
+            str(s.value("until_plateau", DEFAULTS.patience is not None)).lower() == "true"
+        )
         self.batch_size.setValue(int(s.value("batch_size", DEFAULTS.batch_size)))
         self.lr.setText(str(s.value("lr", "")))
         self.img_size.setValue(int(s.value("img_size", 0)))
@@ -207,6 +217,7 @@ class TrainForm(QWidget):
         s.setValue("pretrained_file", self.pretrained_file)
         s.setValue("freeze", self.freeze.isChecked())
         s.setValue("epochs", self.epochs.value())
+        s.setValue("until_plateau", self.until_plateau.isChecked())
         s.setValue("batch_size", self.batch_size.value())
         s.setValue("lr", self.lr.text().strip())
         s.setValue("img_size", self.img_size.value())
@@ -244,6 +255,7 @@ class TrainForm(QWidget):
             workers=workers,
             mp_context=WORKER_START_METHOD,
             out_dir=out_dir,  # the engine makes <dataset>-<arch>-<time>/ inside
+            patience=PATIENCE_DEFAULT if self.until_plateau.isChecked() else None,
         )
         return dataclasses.replace(config, **overrides) if overrides else config
 

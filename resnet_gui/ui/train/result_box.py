@@ -121,6 +121,8 @@ class ResultBox(QFrame):
         lines = []
         if r.stopped:
             lines.append(f"Stopped after {len(r.history)} epochs; the best checkpoint so far is kept.")
+        elif getattr(r, "stop_detail", ""):
+            lines.append(f"{r.stop_detail[:1].upper()}{r.stop_detail[1:]}; the best checkpoint is kept.")
         lines.append(f"Checkpoint: {checkpoint}" if checkpoint else "No checkpoint was saved.")
         if r.skipped:
             lines.append(f"{len(r.skipped)} unreadable images were skipped (see the log).")
