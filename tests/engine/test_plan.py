@@ -104,6 +104,7 @@ def test_predictor_uses_only_the_free_cores_for_one_image(checkpoint, demo_dir, 
 
     monkeypatch.setattr(pred, "timed_forward", spy)
     p = pred.Predictor(checkpoint, device="cpu")
+    seen.clear()  # the warm-up's forward passes on load (infer/predict.py _warmup)
     image = sorted(demo_dir.rglob("*.png"))[0]
     before = torch.get_num_threads()
     try:

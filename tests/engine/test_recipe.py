@@ -25,7 +25,7 @@ from resnet_gui.engine.train.resume import resume_point
 from resnet_gui.engine.train.schedule import progressive_size, resize_batch
 from resnet_gui.engine.train.stopping import EarlyStopping
 from resnet_gui.engine.train.tta import FlipTTA
-from tests._fixtures import TINY
+from tests._fixtures import TINY, stop_on
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,12 @@ def test_ema_follows_the_weights_by_its_decay():
 
 def test_ema_run_saves_the_average_and_resumes_both(small_dir, tmp_path):
     """With ema on, the checkpoint files hold the EMA weights, last.state.pt the raw ones; a resumed run
-    continues the raw model from the state and the EMA from the file."""
-    cfg = _config(small_dir, tmp_path, epochs=1, ema=True, run_name="ema")
-    result = loop.train(cfg)
+    continues the raw model from the state and the EMA from the file. (Stopped after epoch 1: a finished
+    run drops its state, train/saver.py finish.)"""
+    cfg = _config(small_dir, tmp_path, epochs=2, ema=True, run_name="ema")
+    stop, _events, on_event = stop_on(ev.EpochDone)
+    result = loop.train(cfg, on_event, stop=stop)
+    assert result.stopped and len(result.history) == 1
     saved, _ = load_checkpoint(result.last_checkpoint)
     state = load_training_state(training_state_path(Path(result.last_checkpoint)))
     raw = state[RAW_MODEL_KEY]

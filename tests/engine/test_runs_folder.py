@@ -58,7 +58,8 @@ def test_train_without_out_writes_into_the_runs_folder(cli_run, capsys):
     files = sorted(p.name for p in Path(runs[0].path).iterdir() if not p.name.startswith("."))  # .lock
     # a finished run keeps no resume state (the optimizer's moments: twice the model's size)
     assert files == ["best.safetensors", "last.safetensors", RUN_FILE]
-    assert runs[0].size_bytes == folder_size(runs[0].path) > 2 * Path(runs[0].checkpoint).stat().st_size
+    kept = sum((Path(runs[0].path) / f).stat().st_size for f in files)
+    assert runs[0].size_bytes == folder_size(runs[0].path) >= kept
 
 
 def test_runs_json_lists_it(cli_run, capsys, monkeypatch):
