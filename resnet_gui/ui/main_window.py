@@ -217,7 +217,6 @@ class MainWindow(QMainWindow):
         i.open_checkpoint_requested.connect(self.choose_checkpoint)
         m.export_requested.connect(self.export_model)
         self.state.retrain_requested.connect(self.retrain)  # the dataset check and Classify's feedback
-        t.run_finished.connect(self._on_run_finished)
         self._connect_runs()
         for name, view in (("dataset", d), ("train", t), ("classify", i)):
             view.busy.connect(lambda text, name=name: self._set_busy(name, text))
@@ -240,12 +239,6 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(TRAIN_TAB)
         self.activateWindow()
         self.training_view.start()
-
-    def _on_run_finished(self, result: object) -> None:
-        from resnet_gui.ui.classify.feedback import mark_trained
-
-        if result is not None and self.state.dataset is not None:
-            mark_trained(self.state.dataset.root)  # the "added since the last training" badge restarts
 
     def _set_busy(self, name: str, text: str) -> None:
         if text:
@@ -278,10 +271,15 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_run_finished(self, result: object) -> None:
-        """A run that produced a model: it is what Export offers next (until another is loaded)."""
+        """A run that produced a model: it is what Export offers next (until another is loaded); and the
+        "added since the last training" badge (Classify's feedback) restarts."""
+        from resnet_gui.ui.classify.feedback import mark_trained
+
         ckpt = getattr(result, "checkpoint", None)
         if ckpt and self.training_view.result_box.usable:
             self.latest_model = ckpt
+        if result is not None and self.state.dataset is not None:
+            mark_trained(self.state.dataset.root)
 
     @Slot(str)
     def _on_checkpoint_changed(self, path: str) -> None:

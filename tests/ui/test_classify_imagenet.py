@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torchvision
 
-from resnet_gui.ui.jobs import imagenet_facts
+from resnet_gui.ui.jobs_tools import imagenet_facts
 from resnet_gui.ui.main_window import CLASSIFY_TAB
 from tests._weights_server import closed_port_url, random_resnet18_bytes, serve_as_imagenet
 from tests.ui.helpers import drop_paths

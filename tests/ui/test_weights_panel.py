@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from PySide6.QtCore import Qt
 
-from resnet_gui.ui.jobs import imagenet_facts
+from resnet_gui.ui.jobs_tools import imagenet_facts
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train.form import PRETRAINED_FILE, PRETRAINED_IMAGENET, PRETRAINED_NONE, TrainForm
 from tests._weights_server import saved, serve_as_imagenet, skeleton_resnet18

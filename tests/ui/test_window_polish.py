@@ -109,3 +109,15 @@ def test_opening_another_folder_says_the_curves_are_from_the_last_run(qtbot, win
     open_dataset(qtbot, window, other)
     assert tv.message.isVisibleTo(tv)
     assert "from the last run, on shapes" in tv.message.text() and "trains on other" in tv.message.text()
+
+
+def test_a_finished_run_restarts_the_added_since_training_badge(qtbot, window, tiny_dataset):
+    """One run_finished handler does both jobs: Export's default model and Classify's feedback badge."""
+    from resnet_gui.ui.classify.feedback import last_trained
+
+    open_dataset(qtbot, window, tiny_dataset)
+    before = last_trained(str(tiny_dataset))
+    window.training_view.result_box.usable = True
+    window.training_view.run_finished.emit(types.SimpleNamespace(checkpoint="/x/best.safetensors"))
+    assert window.latest_model == "/x/best.safetensors"
+    assert last_trained(str(tiny_dataset)) > before

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMenu, QPushButton, QWidget
 
 from resnet_gui.engine.config import ARCHS, arch_label
 from resnet_gui.ui.common import error_text
-from resnet_gui.ui.jobs import imagenet_facts
+from resnet_gui.ui.jobs_tools import imagenet_facts
 from resnet_gui.ui.train.weights_panel import DownloadBox, size_text
 from resnet_gui.ui.workers import LatestJob
 
@@ -36,7 +36,7 @@ class ImageNetPicker(QPushButton):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(MENU_TITLE, parent)
         self.setToolTip("torchvision's ResNets trained on ImageNet: classify everyday photos, no training")
-        self.facts: dict | None = None  # jobs.imagenet_facts(probe=True)
+        self.facts: dict | None = None  # jobs_tools.imagenet_facts(probe=True)
         self._job = LatestJob(self)
         self.menu = QMenu(self)
         self.actions_by_arch: dict[str, QAction] = {}

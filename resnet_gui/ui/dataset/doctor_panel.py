@@ -29,7 +29,7 @@ from resnet_gui.ui.common import button, error_text, hrow, side_by_side
 from resnet_gui.ui.dataset.findings import FindingModel, finding_groups
 from resnet_gui.ui.dataset.fixes import FixActions
 from resnet_gui.ui.dataset.widgets import THUMB, thumbnail_grid
-from resnet_gui.ui.jobs import check_dataset_job
+from resnet_gui.ui.jobs_tools import check_dataset_job
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.workers import ImageLoader, LatestJob
 

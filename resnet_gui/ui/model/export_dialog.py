@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import CHECKPOINT_FILTER, error_text
-from resnet_gui.ui.jobs import run_export, run_export_int8
+from resnet_gui.ui.jobs import run_export
+from resnet_gui.ui.jobs_tools import run_export_int8
 from resnet_gui.ui.workers import LatestJob
 
 FORMATS = {  # key: (label, suffix, file-dialog filter)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from resnet_gui.engine.config import arch_label
 from resnet_gui.format import fmt_bytes, fmt_pct
 from resnet_gui.ui.common import HeadedTableModel, MessageBar, button, error_text, heading
-from resnet_gui.ui.jobs import RunsListing, empty_runs_trash, list_runs_for_view
+from resnet_gui.ui.jobs_tools import RunsListing, empty_runs_trash, list_runs_for_view
 from resnet_gui.ui.workers import LatestJob
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1

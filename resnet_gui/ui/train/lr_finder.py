@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.common import error_text
-from resnet_gui.ui.jobs import find_lr
+from resnet_gui.ui.jobs_tools import find_lr
 from resnet_gui.ui.workers import LatestJob
 
 if TYPE_CHECKING:

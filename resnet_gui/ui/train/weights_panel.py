@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.engine.config import arch_label
 from resnet_gui.ui.common import CHECKPOINT_FILTER, error_text
-from resnet_gui.ui.jobs import check_weights, download_imagenet, imagenet_facts, import_weights
+from resnet_gui.ui.jobs_tools import check_weights, download_imagenet, imagenet_facts, import_weights
 from resnet_gui.ui.workers import LatestJob
 
 OK_STYLE = "color: palette(text);"
@@ -163,7 +163,7 @@ class WeightsPanel(QWidget):
         self._facts_job.start(imagenet_facts, on_done=self.set_facts)
 
     def set_facts(self, facts: dict) -> None:
-        """From jobs.imagenet_facts: what is on disk, what downloads, the cache folder."""
+        """From jobs_tools.imagenet_facts: what is on disk, what downloads, the cache folder."""
         self.facts.update(facts["archs"])
         self.folder = facts["folder"]
         self.refresh()
