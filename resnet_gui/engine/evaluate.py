@@ -327,13 +327,17 @@ def _calibration(trust: object | None, done: EvalPass) -> dict | None:
     """{temperature, ece_before, ece_after} on these images with the checkpoint's stored temperature."""
     if trust is None or not getattr(trust, "calibrated", False) or done.logits is None:
         return None
-    from resnet_gui.engine.infer.calibrate import ece
+    from resnet_gui.engine.infer.calibrate import ece, reliability
 
     t = float(trust.temperature)  # type: ignore[attr-defined]
+    before, after = done.logits.softmax(1), (done.logits / t).softmax(1)
     return {
         "temperature": t,
-        "ece_before": ece(done.logits.softmax(1), done.labels),
-        "ece_after": ece((done.logits / t).softmax(1), done.labels),
+        "ece_before": ece(before, done.labels),
+        "ece_after": ece(after, done.labels),
+        # the reliability diagram's bins (Evaluation tab): {lo, hi, count, confidence, accuracy} each
+        "reliability_before": reliability(before, done.labels),
+        "reliability_after": reliability(after, done.labels),
     }
 
 

@@ -154,7 +154,9 @@ def test_tta_averages_the_mirror(checkpoint, demo_dir):
 def test_eval_reports_calibration_and_tta(checkpoint, demo_dir):
     r = evaluate_checkpoint(checkpoint, demo_dir, device="cpu", workers=0)
     cal = r.to_json()["calibration"]
-    assert set(cal) == {"temperature", "ece_before", "ece_after"}
+    assert set(cal) == {"temperature", "ece_before", "ece_after", "reliability_before", "reliability_after"}
+    for key in ("reliability_before", "reliability_after"):  # the diagram's 15 bins hold every image once
+        assert len(cal[key]) == 15 and sum(b["count"] for b in cal[key]) == r.num_images
     assert cal["temperature"] == pytest.approx(read_metadata(checkpoint)["trust"]["temperature"])
     assert "calibration: temperature" in r.to_table()
     t = evaluate_checkpoint(checkpoint, demo_dir, device="cpu", workers=0, tta=True)
@@ -198,11 +200,13 @@ def test_the_runs_final_evaluation_carries_the_calibration(trained, checkpoint):
 
     done = [e for e in trained[1] if isinstance(e, EvalDone)]
     stored = read_metadata(checkpoint)["trust"]
-    assert done and done[0].result.calibration == {
+    cal = done[0].result.calibration if done else None
+    assert cal and {k: cal[k] for k in ("temperature", "ece_before", "ece_after")} == {
         "temperature": stored["temperature"],
         "ece_before": stored["ece_before"],
         "ece_after": stored["ece_after"],
     }
+    assert len(cal["reliability_after"]) == 15  # the Evaluation tab's reliability diagram
 
 
 def test_open_set_data_that_does_not_fit_the_model_turns_rejection_off(checkpoint, tmp_path):

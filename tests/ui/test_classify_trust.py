@@ -3,6 +3,7 @@ style, the strictness slider, a checkpoint without the fields, and a video file 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 from pathlib import Path
@@ -122,8 +123,34 @@ def test_no_camera_is_said_plainly(qtbot, view, checkpoint):
 
 
 def test_the_evaluation_summary_shows_the_calibration_error():
-    from resnet_gui.ui.train.eval_results import calibration_text
+    from resnet_gui.ui.train.reliability import calibration_text
 
     assert calibration_text(None) == ""
     text = calibration_text({"temperature": 0.4, "ece_before": 0.12, "ece_after": 0.03})
     assert "calibration error 12.0% → 3.0%" in text and "temperature 0.40" in text
+
+
+def test_the_evaluation_tab_opens_the_reliability_diagram(qtbot, checkpoint, demo_dir):
+    from resnet_gui.engine.evaluate import evaluate_checkpoint
+    from resnet_gui.ui.train.eval_results import EvalResultsPanel
+    from resnet_gui.ui.train.reliability import diagram_points
+
+    result = evaluate_checkpoint(checkpoint, demo_dir, device="cpu", workers=0)
+    panel = EvalResultsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    assert not panel.reliability.isVisible()  # nothing evaluated yet
+    panel.set_result(result)
+    assert panel.reliability.isVisible()
+    panel.reliability.click()
+    dialog = panel.reliability.dialog
+    assert dialog is not None and dialog.isVisible()
+    for key, curve in dialog.curves.items():
+        x, y = curve.getData()
+        want_x, want_y, counts = diagram_points(result.calibration[key])
+        assert list(x) == pytest.approx(want_x) and list(y) == pytest.approx(want_y)
+        assert sum(counts) == result.num_images
+    dialog.close()
+    panel.set_result(dataclasses.replace(result, calibration=None))  # an uncalibrated model: no button
+    assert not panel.reliability.isVisible()
+    panel.shutdown()

@@ -53,6 +53,8 @@ class Trust:
     quantiles: dict[str, list[float]] = field(default_factory=dict)
     centroids: torch.Tensor | None = None
     num_val: int = 0
+    # the reliability diagram of the fit (calibrate.reliability, before / after); not stored in the checkpoint
+    bins: dict[str, list[dict]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def unavailable(cls) -> Trust:
@@ -259,7 +261,12 @@ def trust_from_outputs(
         for kind in openset.SCORES
     }
     log.info("calibration: T=%.3f, ECE %.4f -> %.4f on %d val images", t, before, after, len(labels))
+    bins = {
+        "reliability_before": calibrate.reliability(logits.softmax(1), labels),
+        "reliability_after": calibrate.reliability((logits / t).softmax(1), labels),
+    }
     return Trust(
+        bins=bins,
         temperature=t,
         ece_before=before,
         ece_after=after,
@@ -305,5 +312,6 @@ def trust_metadata(
             "temperature": trust.temperature,
             "ece_before": trust.ece_before,
             "ece_after": trust.ece_after,
+            **trust.bins,
         }
     return trust.to_meta()

@@ -38,6 +38,7 @@ from resnet_gui.ui.jobs import evaluate_in_background
 from resnet_gui.ui.train.confusion import ConfusionMatrixView
 from resnet_gui.ui.train.gallery import CellDelegate, GalleryModel, NumberItem
 from resnet_gui.ui.train.gallery_fixes import attach_gallery_fixes
+from resnet_gui.ui.train.reliability import ReliabilityButton, calibration_text
 from resnet_gui.ui.train.result_box import WARN_STYLE
 from resnet_gui.ui.workers import ImageLoader, LatestJob
 
@@ -191,7 +192,8 @@ class EvalResultsPanel(QWidget):
             self.evaluate,
             "Measure it on the run's validation images (off the GUI thread)",
         )
-        layout.addLayout(hrow(self.summary, self.evaluate_button))
+        self.reliability = ReliabilityButton(self)  # shown when the model is calibrated
+        layout.addLayout(hrow(self.summary, self.reliability, self.evaluate_button))
         layout.addWidget(split, 1)
         # the Train tab's plots keep their room on a small screen: this tab (and the log) give way first
         self.setMinimumHeight(MIN_HEIGHT)
@@ -225,6 +227,7 @@ class EvalResultsPanel(QWidget):
         self.cell = None
         self.checkpoint = None
         self.evaluate_button.hide()
+        self.reliability.set_calibration(None)
         self.summary.setText("The best model is evaluated on the validation images when a run finishes.")
         self.confusion.set_data([], [])
         self.table.setRowCount(0)
@@ -282,6 +285,7 @@ class EvalResultsPanel(QWidget):
             + (f'<br><span style="{WARN_STYLE}">⚠ {v.text}</span>' if (v := self._verdict(result)) else "")
             + calibration_text(getattr(result, "calibration", None))
         )
+        self.reliability.set_calibration(getattr(result, "calibration", None))
         self.confusion.set_data(result.classes, result.confusion_matrix)
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(result.per_class))
@@ -442,13 +446,3 @@ class EvalResultsPanel(QWidget):
     def shutdown(self) -> None:
         self._job.shutdown()
         self.loader.shutdown()
-
-
-def calibration_text(cal: dict | None) -> str:
-    """The summary's calibration part (engine/infer/trust.py): the error before and after the temperature."""
-    if not cal:
-        return ""
-    return (
-        f" · calibration error {100 * cal['ece_before']:.1f}% → {100 * cal['ece_after']:.1f}% "
-        f"(temperature {cal['temperature']:.2f})"
-    )
