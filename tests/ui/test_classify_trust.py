@@ -154,3 +154,34 @@ def test_the_evaluation_tab_opens_the_reliability_diagram(qtbot, checkpoint, dem
     panel.set_result(dataclasses.replace(result, calibration=None))  # an uncalibrated model: no button
     assert not panel.reliability.isVisible()
     panel.shutdown()
+
+
+def test_a_video_frame_goes_into_the_dataset_and_undo_takes_it_out(
+    qtbot, window, view, checkpoint, tmp_path, tiny_dataset
+):
+    pytest.importorskip("cv2")
+    import shutil
+
+    from resnet_gui.engine.infer.video import write_test_video
+    from tests.ui.helpers import open_dataset
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    before = sorted(p.relative_to(data) for p in data.rglob("*") if ".resnet-gui" not in p.parts)
+    open_dataset(qtbot, window, data)
+    window.tabs.setCurrentIndex(CLASSIFY_TAB)
+    video = write_test_video(tmp_path / "clip.avi", frames=6, size=64, fps=30)
+    _load(qtbot, view, checkpoint)
+    with qtbot.waitSignal(view.video.ended, timeout=60_000):
+        assert drop_paths(view, [video])
+    assert view.video.add_button.isEnabled()
+    view.video._fill_add_menu()
+    assert [a.text() for a in view.video.add_button.menu().actions()] == view.feedback.dataset_classes()
+    assert view.video.add_frame_to("circle") is not None
+    added = [p for p in (data / "circle").glob("clip-frame*.png")]
+    assert len(added) == 1 and added[0].stat().st_size > 0
+    assert view.feedback.added_since_training() == 1
+    view.feedback.fixes.undo()
+    after = sorted(p.relative_to(data) for p in data.rglob("*") if ".resnet-gui" not in p.parts)
+    assert after == before
+    view.video.close_source()

@@ -113,6 +113,16 @@ class FeedbackBar(QWidget):
         j = self.fixes.journal()
         return j.added_since(last_trained(root)) if j is not None else 0
 
+    def dataset_classes(self) -> list[str]:
+        return list(self.state.dataset.index.classes) if self.state.dataset is not None else []
+
+    def add_file(self, path: str, to_class: str) -> object | None:
+        """A file from elsewhere (the video page's frame) copied into `to_class`, journaled."""
+        change = self.fixes.add_copies([path], to_class)
+        if change is not None:
+            self.note.setText(f"frame added to '{to_class}'")
+        return change
+
     # --- the two answers ----------------------------------------------------------------------------
     def correct(self) -> None:
         if self.row is None or not self.row.prediction.topk:

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import glob
 import sys
+import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from resnet_gui.format import fmt_pct
 from resnet_gui.ui.classify.trust import UNKNOWN_STYLE, unknown_text
@@ -80,6 +91,15 @@ class VideoPanel(QWidget):
         self.snapshot_button = QPushButton("Snapshot…")
         self.snapshot_button.setToolTip("Save the frame the answer is about as an image file")
         self.snapshot_button.clicked.connect(self.choose_snapshot)
+        # "Add to dataset ▸ class": the classified frame, journaled like Classify's feedback (set_dataset_hooks)
+        self.add_button = QToolButton()
+        self.add_button.setText("Add to dataset ▸")
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.add_button.setMenu(QMenu(self.add_button))
+        self.add_button.menu().aboutToShow.connect(self._fill_add_menu)
+        self.add_button.setEnabled(False)
+        self._classes: Callable[[], list[str]] | None = None
+        self._add: Callable[[str, str], object] | None = None
         self.stop_button = QPushButton("Close")
         self.stop_button.setToolTip("Stop the video and go back to the images")
         self.stop_button.clicked.connect(self.close_source)
@@ -92,7 +112,7 @@ class VideoPanel(QWidget):
         side.addWidget(self.status)
         side.addStretch(1)
         buttons = QHBoxLayout()
-        for b in (self.pause_button, self.snapshot_button, self.stop_button):
+        for b in (self.pause_button, self.snapshot_button, self.add_button, self.stop_button):
             buttons.addWidget(b)
         side.addLayout(buttons)
         row = QHBoxLayout(self)
@@ -112,6 +132,7 @@ class VideoPanel(QWidget):
         self._paused.clear()
         self.pause_button.setChecked(False)
         self.snapshot_button.setEnabled(False)
+        self.add_button.setEnabled(False)
         name = f"Camera {source}" if isinstance(source, int) else Path(source).name
         self.source_label.setText(name)
         self.title.setText("Starting…")
@@ -160,6 +181,7 @@ class VideoPanel(QWidget):
             self.answers += 1
             self.last_frame = e.image
             self.snapshot_button.setEnabled(True)
+            self.add_button.setEnabled(self._add is not None)
             self.show_answer(e.prediction)
             self.status.setText(
                 f"{e.fps:.1f} classifications/s · latency {e.latency_ms:.0f} ms · {e.dropped} frames dropped "
@@ -210,3 +232,30 @@ class VideoPanel(QWidget):
             self.failed.emit(f"Cannot save {path}: {exc}")
             return None
         return path
+
+    # --- the frame into the dataset -------------------------------------------------------------------
+    def set_dataset_hooks(self, classes: Callable[[], list[str]], add: Callable[[str, str], object]) -> None:
+        """`classes()`: the open dataset's classes ([] when none is open); `add(path, class)`: copy the
+        file into that class, journaled (ui/classify/feedback.py's FixActions.add_copies)."""
+        self._classes, self._add = classes, add
+
+    def _fill_add_menu(self) -> None:
+        menu = self.add_button.menu()
+        menu.clear()
+        classes = self._classes() if self._classes is not None else []
+        if not classes:
+            menu.addAction("Open a dataset in the Dataset tab first").setEnabled(False)
+            return
+        for c in classes:
+            menu.addAction(c, lambda c=c: self.add_frame_to(c))
+
+    def add_frame_to(self, to_class: str) -> object | None:
+        """The classified frame as a PNG in `to_class` of the open dataset (a copy; Undo removes it)."""
+        if self.last_frame is None or self._add is None:
+            return None
+        name = (
+            f"{Path(str(self.source)).stem if isinstance(self.source, str) else 'camera'}-frame{self.frames}"
+        )
+        with tempfile.TemporaryDirectory(prefix="resnet-gui-frame-") as tmp:
+            path = self.save_snapshot(str(Path(tmp) / f"{name}.png"))
+            return self._add(path, to_class) if path else None

@@ -167,6 +167,7 @@ class InferenceView(LiveSources, QWidget):
         lv = QVBoxLayout(lower)
         lv.setContentsMargins(0, 0, 0, 0)
         self.feedback = FeedbackBar(self.state, self)  # ui/classify/feedback.py: Correct / Wrong, it is ▸
+        self.video.set_dataset_hooks(self.feedback.dataset_classes, self.feedback.add_file)
         lv.addWidget(self.feedback)
         lv.addLayout(tb)
         lv.addWidget(self.table)
