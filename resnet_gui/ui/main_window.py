@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -36,11 +35,11 @@ from resnet_gui.ui.common import (
     MessageBar,
     is_checkpoint_file,
     settings,
-    settings_list,
 )
 from resnet_gui.ui.dataset.view import DatasetView
 from resnet_gui.ui.jobs import probe_devices
 from resnet_gui.ui.model.view import ModelView
+from resnet_gui.ui.recent import fill_recent, remember
 from resnet_gui.ui.runs.view import RunsView
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train.view import TrainingView
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
     from resnet_gui.ui.jobs import ScanResult
     from resnet_gui.ui.model.export_dialog import ExportDialog
 
-MAX_RECENT = 8
 DATASET_TAB, TRAIN_TAB, CLASSIFY_TAB, MODEL_TAB = 0, 1, 2, 3
 RUNS_TAB = 4
 
@@ -174,35 +172,7 @@ class MainWindow(QMainWindow):
         return recent
 
     def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        s = settings()
-        folders = [p for p in settings_list(s, "recent/folders") if Path(p).is_dir()]
-        ckpts = [p for p in settings_list(s, "recent/checkpoints") if Path(p).is_file()]
-        if not folders and not ckpts:
-            empty = self.recent_menu.addAction("Nothing yet")
-            empty.setEnabled(False)
-            return
-        style = self.style()  # the platform's icons: an emoji shows as a missing-glyph box on many fonts
-        folder_icon = style.standardIcon(QStyle.StandardPixmap.SP_DirIcon)
-        file_icon = style.standardIcon(QStyle.StandardPixmap.SP_FileIcon)
-        for p in folders:
-            self.recent_menu.addAction(folder_icon, p, lambda p=p: self.open_dataset(p))
-        if folders and ckpts:
-            self.recent_menu.addSeparator()
-        for p in ckpts:
-            self.recent_menu.addAction(file_icon, p, lambda p=p: self.open_checkpoint(p))
-        self.recent_menu.addSeparator()
-        self.recent_menu.addAction("Clear Recent", self._clear_recent)
-
-    def _clear_recent(self) -> None:
-        s = settings()
-        s.remove("recent")
-
-    @staticmethod
-    def _remember(key: str, path: str) -> None:
-        s = settings()
-        items = [p for p in settings_list(s, key) if p != path]
-        s.setValue(key, [path, *items][:MAX_RECENT])
+        fill_recent(self.recent_menu, self.style(), self.open_dataset, self.open_checkpoint)
 
     # --- wiring -----------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -252,7 +222,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{'Demo dataset' if result.is_demo else Path(result.root).name} — ResNet GUI")
         if not result.is_demo:
             settings().setValue("last_folder", result.root)
-            self._remember("recent/folders", result.root)
+            remember("recent/folders", result.root)
 
         self._note_stale_run(result)
 
@@ -285,7 +255,7 @@ class MainWindow(QMainWindow):
     def _on_checkpoint_changed(self, path: str) -> None:
         self.latest_model = path
         settings().setValue("last_checkpoint", path)
-        self._remember("recent/checkpoints", path)
+        remember("recent/checkpoints", path)
 
     @Slot(bool)
     def _on_training_running(self, running: bool) -> None:

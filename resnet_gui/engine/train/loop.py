@@ -393,8 +393,7 @@ def _final_evaluation(
 
 
 def _validate(config: TrainConfig, world: int) -> None:
-    problems = config.problems()
-    if problems:
+    if problems := config.problems():
         raise EngineError(problems[0])
     if config.batch_size < world:
         raise EngineError(

@@ -21,10 +21,6 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
-    QDragEnterEvent,
-    QDragMoveEvent,
-    QDropEvent,
-    QGuiApplication,
     QImage,
     QKeySequence,
     QShortcut,
@@ -45,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.ui.classify.detail import DetailPanel
+from resnet_gui.ui.classify.drops import DropInputs
 from resnet_gui.ui.classify.extras import BenchPanel, CamToggle
 from resnet_gui.ui.classify.feedback import FeedbackBar
 from resnet_gui.ui.classify.imagenet_menu import ImageNetPicker
@@ -59,7 +56,7 @@ from resnet_gui.ui.classify.widgets import (
     empty_page,
     model_summary,
 )
-from resnet_gui.ui.common import IMAGE_FILTER, MessageBar, button, error_text, hrow, is_checkpoint_file
+from resnet_gui.ui.common import IMAGE_FILTER, MessageBar, button, error_text, hrow
 from resnet_gui.ui.jobs import Classified, Expanded, Row, classify_items, load_predictor
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.workers import LatestJob
@@ -71,7 +68,7 @@ TOPK = 5
 NO_MODEL = "No model loaded yet: train one on the Train tab, or open a checkpoint first."
 
 
-class InferenceView(LiveSources, QWidget):
+class InferenceView(DropInputs, LiveSources, QWidget):
     """The Classify tab."""
 
     busy = Signal(str)
@@ -317,52 +314,6 @@ class InferenceView(LiveSources, QWidget):
         paths, _ = QFileDialog.getOpenFileNames(self, "Open Images", "", IMAGE_FILTER)
         if paths:
             self.classify(paths, append=True)  # a second pick adds to the list
-
-    def paste(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is not None and mime.hasImage():
-            img = QImage(mime.imageData())
-            if not img.isNull():
-                self.classify([img])
-                return
-        if mime is not None and mime.hasUrls():
-            self.handle_urls([u.toLocalFile() for u in mime.urls() if u.isLocalFile()])
-            return
-        self._show_error("The clipboard holds no image to classify.")
-
-    def handle_urls(self, paths: list[str]) -> None:
-        """Dropped or pasted files: a checkpoint loads, anything else is classified."""
-        from resnet_gui.engine.infer.video import is_video_file  # torch-free
-
-        paths = [p for p in paths if p]
-        ckpts = [p for p in paths if is_checkpoint_file(p) and Path(p).is_file()]
-        videos = [p for p in paths if p not in ckpts and is_video_file(p)]
-        others = [p for p in paths if p not in ckpts and p not in videos]
-        if ckpts:
-            self.load_checkpoint(ckpts[-1])
-        if videos:
-            self.open_video(videos[-1])
-        if others:
-            self.classify(others)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        mime = event.mimeData()
-        if mime.hasUrls():
-            local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-            if not local:
-                self._show_error("Only local files can be classified (not web links).")
-            self.handle_urls(local)
-        elif mime.hasImage():
-            self.classify([QImage(mime.imageData())])
-        event.acceptProposedAction()
 
     # --- results ----------------------------------------------------------------------------------
     def _on_predict_event(self, e: Expanded | Classified) -> None:

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
@@ -34,7 +33,7 @@ from resnet_gui.engine import events as ev
 from resnet_gui.engine.config import arch_label
 from resnet_gui.engine.errors import RunCrashed
 from resnet_gui.format import fmt_duration, fmt_pct
-from resnet_gui.ui.common import MessageBar, default_runs_dir, error_text, mono_font
+from resnet_gui.ui.common import MessageBar, button, default_runs_dir, error_text, hrow, mono_font
 from resnet_gui.ui.state import AppState
 from resnet_gui.ui.train import log_lines
 from resnet_gui.ui.train.eval_results import EvalResultsPanel, evaluation_sizes
@@ -89,15 +88,13 @@ class TrainingView(QWidget):
         self.lr_finder = LrFinder(self)  # Find LR… under the Learning rate field (ui/train/lr_finder.py)
         self.dataset_label = QLabel("No dataset open yet.")
         self.dataset_label.setWordWrap(True)
-        self.start_button = QPushButton("Start training")
+        self.start_button = button("Start training", self.start)
         self.start_button.setDefault(True)
         self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.start_button.setMinimumHeight(34)
-        self.start_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = button("Stop", self.stop)
         self.stop_button.setShortcut(QKeySequence("Ctrl+."))
         self.stop_button.setMinimumHeight(34)
-        self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 2)
         buttons.addWidget(self.stop_button, 1)
@@ -146,10 +143,7 @@ class TrainingView(QWidget):
         tv.setContentsMargins(0, 0, 0, 0)
         tv.addWidget(self.message)
         tv.addWidget(self.progress)
-        speed_row = QHBoxLayout()
-        speed_row.addWidget(self.speed_label, 1)
-        speed_row.addWidget(self.compare)
-        tv.addLayout(speed_row)
+        tv.addLayout(hrow(self.speed_label, self.compare))
         tv.addWidget(self.plots, 1)
         tv.addWidget(self.result_box)
         self.bottom_tabs = QTabWidget()
@@ -403,17 +397,14 @@ class TrainingView(QWidget):
         return from_result or self.checkpoints.get("best")
 
     def _show_result(self, r: TrainResult) -> None:
-        ckpt = self._best_checkpoint()
-        stopped = r.stopped
-        self.progress.setValue(self.progress.value() if stopped else 1000)
-        self.progress.setFormat("Stopped" if stopped else "Done")
+        ckpt, ended = self._best_checkpoint(), "Stopped" if r.stopped else "Finished"
+        self.progress.setValue(self.progress.value() if r.stopped else 1000)
+        self.progress.setFormat("Stopped" if r.stopped else "Done")
         wall = fmt_duration(r.wall_s)
-        self.speed_label.setText(f"{'Stopped' if stopped else 'Finished'} after {wall}")
+        self.speed_label.setText(f"{ended} after {wall}")
         self.result_box.show_result(r, ckpt)
         self.results.set_checkpoint(ckpt if self.result_box.usable else None)
-        self._log(
-            f"{'Stopped' if stopped else 'Finished'} after {wall}; best val acc {fmt_pct(r.best_val_acc)}."
-        )
+        self._log(f"{ended} after {wall}; best val acc {fmt_pct(r.best_val_acc)}.")
 
     def _show_unfinished(self, error: str) -> None:
         """A run that ended without a result: killed after Stop (shown as stopped) or failed (its process
