@@ -68,15 +68,40 @@ LEVERS: dict[str, dict] = {
     "ema15": {"ema": True, "_ema_half_life": 0.15},
     "ema-tta": {"ema": True, "flip_tta": True},
     "e8": {"epochs": 8},
+    "zir0": {"zero_init_residual": False},
+    "wd0": {"weight_decay": 0.0},
+    "lr1e-3": {"lr": 1e-3},
+    "crop08": {"_crop_scale": (0.08, 1.0)},
+    "nocache": {"cache_images": False},
+    "tut-all": {
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "schedule": "constant",
+        "warmup_frac": 0.0,
+        "zero_init_residual": False,
+        "_crop_scale": (0.08, 1.0),
+    },
+    "zir0-ls0": {"zero_init_residual": False, "label_smoothing": 0.0},
+    "tut-opt": {
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "schedule": "constant",
+        "warmup_frac": 0.0,
+    },
 }
 
 
 def _lever_config(cfg: TrainConfig, lever: str) -> TrainConfig:
     """`cfg` with the lever's overrides; keys starting with _ set engine constants (EMA half-life)."""
     from resnet_gui.engine import config as config_module
+    from resnet_gui.engine.data import transforms
 
     overrides = dict(LEVERS[lever])
     config_module.EMA_HALF_LIFE = overrides.pop("_ema_half_life", 0.05)
+    light = replace(transforms.PRESETS["light"], crop_scale=overrides.pop("_crop_scale", (0.35, 1.0)))
+    transforms.PRESETS["light"] = light
     return replace(cfg, **overrides)
 
 

@@ -33,6 +33,7 @@ OUT_ENV = "RESNET_GUI_BENCH_OUT"  # read by common.results_dir() in each benchma
 BENCHES = {
     "train": ["bench_train.py"],  # items 1 and 2
     "infer": ["bench_infer.py"],  # item 3
+    "optimizer": ["bench_optimizer.py"],  # AdamW per-tensor / foreach / fused step
     "gui": ["gui_speed.py"],  # items 4, 5 and 6
     "engine": [
         "engine_speed.py",

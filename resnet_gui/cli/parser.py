@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_recipe_options(sp: argparse.ArgumentParser, d) -> None:
     """`train` options of the recipe (issue 17): early stopping, EMA, progressive resizing, schedule, TTA."""
-    from resnet_gui.engine.config import MONITORS, SCHEDULES
+    from resnet_gui.engine.config import LAST_INTERVAL_S, MONITORS, SCHEDULES
 
     on_off = argparse.BooleanOptionalAction
     sp.add_argument(
@@ -254,5 +254,6 @@ def _add_recipe_options(sp: argparse.ArgumentParser, d) -> None:
         type=int,
         default=d.last_every,
         metavar="K",
-        help="write last (resume state) every K epochs and at the end (default: %(default)s)",
+        help="write last (resume state) every K epochs and at the end (default: after an epoch when "
+        f"{LAST_INTERVAL_S:g} s have passed since the previous write)",
     )

@@ -194,6 +194,40 @@ def test_progressive_run_trains_small_then_full_and_writes_last_every_k(small_di
     assert meta.img_size == 32 and meta.metrics["epoch"] == result.best_epoch
 
 
+def test_default_last_writes_are_spaced_by_the_interval_and_always_at_the_end():
+    """last_every=None: `last` after an epoch only once LAST_INTERVAL_S (30 s) have passed since the previous
+    write (the run's start counts as one); the last epoch, Stop and early stopping always write; an explicit
+    last_every=K writes every K epochs whatever the clock says."""
+    now = [0.0]
+    cfg = TrainConfig(data_dir="x", epochs=8)
+    recipe = Recipe(cfg, nn.Linear(2, 2), total_steps=8, img_size=32, clock=lambda: now[0])
+    written = []
+    for epoch, t in zip(range(1, 9), (10, 20, 31, 40, 55, 62, 70, 75), strict=True):
+        now[0] = t
+        if recipe.write_last(epoch, final=False):
+            written.append(epoch)
+    assert written == [3, 6, 8]  # 31 s after the start, 31 s after that, and the end
+    now[0] = 80.0
+    assert recipe.write_last(2, final=True)  # Stop / early stopping: now
+    every = Recipe(replace(cfg, last_every=2), nn.Linear(2, 2), 8, 32, clock=lambda: 0.0)
+    assert [e for e in range(1, 9) if every.write_last(e, final=False)] == [2, 4, 6, 8]
+
+
+def test_short_epochs_write_last_only_at_the_end_or_on_stop(small_dir, tmp_path, monkeypatch):
+    """A run whose epochs are shorter than the interval writes `last` once, at its end; pressing Stop
+    after epoch 1 writes it then (with its resume state), so nothing trained is lost."""
+    from resnet_gui.engine import config as config_module
+
+    monkeypatch.setattr(config_module, "LAST_INTERVAL_S", 1e9)
+    events: list = []
+    loop.train(_config(small_dir, tmp_path / "a", epochs=3), on_event=events.append)
+    assert [e.epoch for e in events if isinstance(e, ev.CheckpointSaved) and e.kind == "last"] == [3]
+    stop, seen, on_event = stop_on(ev.EpochDone)
+    result = loop.train(_config(small_dir, tmp_path / "b", epochs=3), on_event=on_event, stop=stop)
+    assert [e.epoch for e in seen if isinstance(e, ev.CheckpointSaved) and e.kind == "last"] == [1]
+    assert training_state_path(Path(result.last_checkpoint)).exists()  # resumable from epoch 1
+
+
 # --- flip-TTA, schedule shapes ------------------------------------------------------------------------------
 def test_flip_tta_averages_an_image_and_its_mirror():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 2))

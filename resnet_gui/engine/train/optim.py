@@ -27,8 +27,15 @@ def base_lr(config: TrainConfig) -> float:
     return config.lr or (LR_FINETUNE if _pretrained(config) else LR_SCRATCH)
 
 
+#: Devices whose AdamW has a fused kernel (one pass over all parameters). On the CPU the default
+#: per-tensor loop took 46.8 ms per ResNet-18 step against 9.3 ms fused (benchmarks/bench_optimizer.py:
+#: 19% -> 5% of a batch-32 step at 32 px); on CUDA fused is PyTorch's fastest path too.
+FUSED_DEVICES = ("cpu", "cuda")
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on norms and biases; a smaller LR for a pretrained backbone."""
+    """AdamW (fused where the device has it); no weight decay on norms and biases; a smaller LR for a
+    pretrained backbone."""
     lr = base_lr(config)
     backbone, head = backbone_and_head_params(model)
     groups = []
@@ -43,7 +50,9 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
             groups.append({"params": decay, "lr": group_lr, "weight_decay": config.weight_decay})
         if no_decay:
             groups.append({"params": no_decay, "lr": group_lr, "weight_decay": 0.0})
-    return torch.optim.AdamW(groups)
+    first = next((p for g in groups for p in g["params"]), None)
+    fused = first is not None and first.device.type in FUSED_DEVICES and first.is_floating_point()
+    return torch.optim.AdamW(groups, fused=fused or None)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, shape: str = "cosine") -> float:

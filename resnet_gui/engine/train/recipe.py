@@ -8,6 +8,9 @@ its TrainConfig field turns it on, and each works with `--resume` (its state is 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from torch import nn
 
 from resnet_gui.engine import config as config_module
@@ -34,8 +37,20 @@ class Recipe:
     """What the loop asks, epoch by epoch: the image size, the model to validate and save, the step hook,
     whether to write `last`, and whether (and why) to stop."""
 
-    def __init__(self, cfg: TrainConfig, model: nn.Module, total_steps: int, img_size: int, start=None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: nn.Module,
+        total_steps: int,
+        img_size: int,
+        start=None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.cfg, self.model, self.img_size = cfg, model, img_size
+        self.clock = clock
+        self.last_written = (
+            clock()
+        )  # the run's start counts as a write: the first `last` comes by the interval
         self.stopping = EarlyStopping(cfg.patience, cfg.monitor)
         self.ema: ModelEma | None = None
         state = start.state if start is not None else None
@@ -85,8 +100,20 @@ class Recipe:
         return {RAW_MODEL_KEY: raw, **self.ema.state()}
 
     def write_last(self, epoch: int, final: bool) -> bool:
-        """`last` every `last_every` epochs and at the end of the run."""
-        return final or epoch >= self.cfg.epochs or epoch % self.cfg.last_every == 0
+        """Whether `epoch` writes `last` (+ resume state): always at the end of the run (`final`: Stop or
+        early stopping; or the last epoch); with `last_every=K` every K epochs; by default (None) when
+        LAST_INTERVAL_S have passed since the previous write (so every epoch of a run whose epochs are
+        longer than that)."""
+        now = self.clock()
+        if final or epoch >= self.cfg.epochs:
+            due = True
+        elif self.cfg.last_every is not None:
+            due = epoch % self.cfg.last_every == 0
+        else:
+            due = now - self.last_written >= config_module.LAST_INTERVAL_S  # read now: tests vary it
+        if due:
+            self.last_written = now
+        return due
 
     def should_stop(self, history: list[dict]) -> bool:
         """After an epoch: True (and the reason recorded) when early stopping ends the run."""
