@@ -13,7 +13,7 @@ help:
 	@echo "make test-slow    also run the slow tests"
 	@echo "make lint         ruff check + format check"
 	@echo "make bench        run the benchmarks (prints ratios)"
-	@echo "make bench-recipe time to accuracy: tutorial recipe vs our defaults, 3 sets x 3 seeds (~15 min)"
+	@echo "make bench-recipe time to accuracy: tutorial recipe vs our defaults, 3 sets x 3 seeds (~30 min)"
 	@echo "make screenshots  regenerate assets/screenshots/*.png (needs Xvfb)"
 	@echo "make demo         headless demo: demo data, 1 epoch, predict one image"
 
@@ -43,7 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 bench-recipe: setup
-	nice -n 10 $(BIN)/python benchmarks/recipe_compare.py --time-to-accuracy --json benchmarks/results/recipe_time.json
+	nice -n 10 $(BIN)/python benchmarks/recipe_compare.py --time-to-accuracy --fill --json benchmarks/results/recipe_time.json
 
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py

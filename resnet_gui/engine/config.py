@@ -56,6 +56,12 @@ EMA_HALF_LIFE = 0.05
 #: quiet disk (2 s on a busy one), a quarter of a 1.6-s epoch on a small data set. Epochs longer than
 #: this write every epoch, as before. docs/RELIABILITY.md, docs/PERFORMANCE.md.
 LAST_INTERVAL_S = 30.0
+#: BatchNorm's running statistics (what validation and the saved model use) must reflect this epoch's
+#: weights: at most this share of what they held before an epoch survives it. PyTorch's momentum 0.1 keeps
+#: 0.9 ** steps, i.e. 53% after a 6-step epoch of a small data set (validation then sees stale statistics,
+#: chance-level figures in the first epochs); fewer than ~28 steps per epoch raise the momentum to
+#: 1 - BN_KEEP_PER_EPOCH ** (1 / steps). None: PyTorch's 0.1 always. engine/train/recipe.py.
+BN_KEEP_PER_EPOCH: float | None = 0.05
 
 
 #: Environment variable naming the app's data folder (runs/ inside it); tests point it at a temp folder.
@@ -93,14 +99,14 @@ class TrainConfig:
 
     data_dir: str
     arch: str = "resnet18"
-    epochs: int = 5
-    batch_size: int = 32
+    epochs: int = 10
+    batch_size: int = 64
     lr: float | None = None  # None: LR_SCRATCH, or LR_FINETUNE when pretrained
     img_size: int | None = None  # None: chosen from the images (median short side, 32..224)
     val_split: float = 0.2
     pretrained: str = "none"  # "none" | "imagenet" | path to a weights file
     freeze_backbone: bool = False
-    zero_init_residual: bool = True
+    zero_init_residual: bool = False
     augment: str = "light"
     balance: bool = False
     device: str = "auto"

@@ -241,7 +241,8 @@ def test_transforms_output_shapes():
 
 def test_light_preset_uses_a_gentle_crop_scale():
     crop = build_train_transform(64, "light").transforms[0]
-    assert crop.scale == (0.35, 1.0)
+    assert crop.scale == (0.6, 1.0)
+    assert build_train_transform(64, "strong").transforms[0].scale == (0.35, 1.0)
 
 
 def test_every_augmentation_choice_has_one_recipe():

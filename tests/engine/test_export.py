@@ -51,7 +51,8 @@ def test_onnx_reproduces_pytorch_logits(checkpoint, demo_dir, tmp_path) -> None:
     assert (props["arch"], props["img_size"], props["format"]) == ("resnet18", "32", "resnet-gui")
     image = demo_dir / "star" / "star_0004.png"
     (logits,) = session.run(["logits"], {"image": preprocess_from_metadata(image, props)})
-    probs = torch.softmax(torch.from_numpy(logits), 1)[0]
+    temperature = float(props["temperature"])  # the calibration the Predictor applies too
+    probs = torch.softmax(torch.from_numpy(logits) / temperature, 1)[0]
     pred = Predictor(checkpoint, device="cpu", warmup=False).predict_one(image, topk=4)
     for name, prob in pred.topk:
         assert probs[CLASSES.index(name)].item() == pytest.approx(prob, abs=2e-3)

@@ -29,6 +29,14 @@ def test_predictions_are_probabilities_with_positive_timings(checkpoint, demo_di
     assert p.device_name.startswith("CPU")
 
 
+def _temperature(meta) -> float:
+    """The temperature the run kept (1.0 when calibration measured worse on its validation split)."""
+    from resnet_gui.engine.infer.trust import Trust
+
+    trust = Trust.from_meta(meta.trust)
+    return trust.temperature if trust.calibrated else 1.0
+
+
 def test_predictor_matches_a_manual_eval_pass(checkpoint, demo_dir):
     """Same preprocessing as training's eval transform, eval mode, softmax."""
     state, meta = load_checkpoint(checkpoint)
@@ -40,7 +48,7 @@ def test_predictor_matches_a_manual_eval_pass(checkpoint, demo_dir):
 
     x = build_eval_transform(meta.img_size, meta.mean, meta.std)(Image.open(path).convert("RGB")).unsqueeze(0)
     with torch.no_grad():
-        expected = torch.softmax(model(x), 1)[0]
+        expected = torch.softmax(model(x) / _temperature(meta), 1)[0]  # calibrated, as Predictor shows
     pred = Predictor(checkpoint, device="cpu").predict_one(path, topk=4)
     got = dict(pred.topk)
     for i, name in enumerate(meta.classes):

@@ -228,6 +228,36 @@ def test_short_epochs_write_last_only_at_the_end_or_on_stop(small_dir, tmp_path,
     assert training_state_path(Path(result.last_checkpoint)).exists()  # resumable from epoch 1
 
 
+def test_batchnorm_statistics_keep_up_on_small_data_sets(small_dir, tmp_path):
+    """Fewer than ~28 steps per epoch: the momentum leaves at most 5% of the running statistics from before
+    an epoch (0.9 ** 6 = 53% with PyTorch's 0.1); long epochs keep 0.1. A run sets it on every BatchNorm."""
+    from resnet_gui.engine.train.recipe import TORCH_BN_MOMENTUM, bn_momentum, set_bn_momentum
+
+    for steps in (1, 2, 6, 12):
+        m = bn_momentum(steps, 0.05)
+        assert (1 - m) ** steps == pytest.approx(0.05) and m > TORCH_BN_MOMENTUM
+    assert bn_momentum(100, 0.05) == TORCH_BN_MOMENTUM == bn_momentum(6, None)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+    assert set_bn_momentum(net, 6) == pytest.approx(bn_momentum(6, 0.05))
+    assert {m.momentum for m in net.modules() if isinstance(m, nn.BatchNorm2d)} == {bn_momentum(6, 0.05)}
+    # in a run: 2 steps per epoch here, so after one epoch's two batches the statistics are the new ones
+    seen: list[float] = []
+    real = loop.set_bn_momentum
+    loop_model = {}
+
+    def spy(model, steps):
+        loop_model["m"], out = model, real(model, steps)
+        seen.append(steps)
+        return out
+
+    import unittest.mock as mock
+
+    with mock.patch.object(loop, "set_bn_momentum", spy):
+        loop.train(_config(small_dir, tmp_path, epochs=1))
+    bns = [m for m in loop_model["m"].modules() if isinstance(m, nn.BatchNorm2d)]
+    assert seen and bns and all(m.momentum == pytest.approx(bn_momentum(seen[0], 0.05)) for m in bns)
+
+
 # --- flip-TTA, schedule shapes ------------------------------------------------------------------------------
 def test_flip_tta_averages_an_image_and_its_mirror():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 2))

@@ -17,6 +17,8 @@ from resnet_gui.engine.fileio import atomic_write_bytes
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
 
 log = logging.getLogger(__name__)
+from resnet_gui.engine.infer.trust import Trust  # noqa: E402 (the stored calibration, for `temperature`)
+
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 METADATA_FILE = "resnet_gui.json"  # TorchScript extra file holding export_metadata()
 
@@ -25,9 +27,13 @@ def export_metadata(meta: CheckpointMeta) -> dict[str, str]:
     """What a program using the exported file needs, as strings (ONNX metadata props are strings).
 
     `classes` is one name per line and `mean`/`std` are comma-separated, as the first exports wrote them;
-    `preprocessing` spells out the eval transform, so the logits match PyTorch's on the same image.
+    `preprocessing` spells out the eval transform, so the logits match PyTorch's on the same image;
+    `temperature` is the calibration the run fitted on its validation split (1.0 when none was kept), so
+    softmax(logits / temperature) gives the probabilities `predict` and the app show.
     """
     resize = eval_resize_size(meta.img_size)
+    trust = Trust.from_meta(meta.trust)
+    temperature = trust.temperature if trust.calibrated else 1.0  # what the app's Predictor divides by
     return {
         "format": "resnet-gui",
         "arch": meta.arch,
@@ -42,7 +48,8 @@ def export_metadata(meta: CheckpointMeta) -> dict[str, str]:
             "scale to [0, 1]; subtract mean and divide by std per channel; NCHW float32"
         ),
         "input": "image [batch, 3, img_size, img_size]",
-        "output": "logits [batch, num_classes] (softmax for probabilities)",
+        "output": "logits [batch, num_classes] (softmax(logits / temperature) for the app's probabilities)",
+        "temperature": repr(float(temperature)),
         "resnet_gui_version": str((meta.versions or {}).get("resnet_gui", "")),
     }
 

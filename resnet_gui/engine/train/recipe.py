@@ -21,7 +21,28 @@ from resnet_gui.engine.train.schedule import progressive_size
 from resnet_gui.engine.train.stopping import STOP_COMPLETED, STOP_EARLY, STOP_USER, EarlyStopping
 from resnet_gui.engine.train.tta import FlipTTA
 
-__all__ = ["Recipe", "check_recipe"]
+__all__ = ["Recipe", "bn_momentum", "check_recipe", "set_bn_momentum"]
+
+#: PyTorch's BatchNorm momentum (the share of each batch's statistics in the running ones).
+TORCH_BN_MOMENTUM = 0.1
+
+
+def bn_momentum(steps_per_epoch: int, keep: float | None) -> float:
+    """The BatchNorm momentum that leaves at most `keep` of the running statistics from before an epoch of
+    `steps_per_epoch` steps (never below PyTorch's 0.1; `keep=None`: 0.1)."""
+    if keep is None or steps_per_epoch < 1:
+        return TORCH_BN_MOMENTUM
+    return max(TORCH_BN_MOMENTUM, 1.0 - keep ** (1.0 / steps_per_epoch))
+
+
+def set_bn_momentum(model: nn.Module, steps_per_epoch: int) -> float:
+    """Give every BatchNorm layer of `model` the momentum `bn_momentum` chooses (config.BN_KEEP_PER_EPOCH,
+    read now: benchmarks vary it); returns it."""
+    momentum = bn_momentum(steps_per_epoch, config_module.BN_KEEP_PER_EPOCH)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+    return momentum
 
 
 def check_recipe(config: TrainConfig, num_val: int) -> None:
