@@ -27,7 +27,11 @@ def test_every_train_option_has_a_description_and_its_default():
         if action.dest in ("help", "debug"):
             continue
         assert action.help, f"{action.option_strings or action.dest} has no description"
-    for flag, default in (("--epochs", DEFAULTS.epochs), ("--batch-size", DEFAULTS.batch_size), ("--val-split", 0.2)):
+    for flag, default in (
+        ("--epochs", DEFAULTS.epochs),
+        ("--batch-size", DEFAULTS.batch_size),
+        ("--val-split", 0.2),
+    ):
         assert f"(default: {default})" in " ".join(text.split()), flag
     assert "(default: none)" in " ".join(text.split())  # --pretrained
     assert train.get_default("epochs") == DEFAULTS.epochs  # the GUI form starts from the same constant

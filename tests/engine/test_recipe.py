@@ -226,9 +226,17 @@ def test_short_epochs_write_last_only_at_the_end_or_on_stop(small_dir, tmp_path,
     result = loop.train(_config(small_dir, tmp_path / "b", epochs=3), on_event=on_event, stop=stop)
     assert [e.epoch for e in seen if isinstance(e, ev.CheckpointSaved) and e.kind == "last"] == [1]
     assert training_state_path(Path(result.last_checkpoint)).exists()  # resumable from epoch 1
+    # Stop pressed after epoch 1's `last` was skipped, before epoch 2 trained a batch: `last` is written
+    # then, as epoch 1 (what a Stop after an epoch always kept)
+    stop, seen, on_event = stop_on(ev.CheckpointSaved)  # epoch 1's `best`: after the loop's stop check
+    result = loop.train(_config(small_dir, tmp_path / "c", epochs=3), on_event=on_event, stop=stop)
+    assert result.stopped and result.last_checkpoint is not None
+    assert [e.epoch for e in seen if isinstance(e, ev.CheckpointSaved) and e.kind == "last"] == [1]
+    _, meta = load_checkpoint(result.last_checkpoint)
+    assert meta.metrics["epoch"] == 1 and training_state_path(Path(result.last_checkpoint)).exists()
 
 
-def test_batchnorm_statistics_keep_up_on_small_data_sets(small_dir, tmp_path):
+def test_batchnorm_statistics_keep_up_on_small_data_sets(small_dir, tmp_path, monkeypatch):
     """Fewer than ~28 steps per epoch: the momentum leaves at most 5% of the running statistics from before
     an epoch (0.9 ** 6 = 53% with PyTorch's 0.1); long epochs keep 0.1. A run sets it on every BatchNorm."""
     from resnet_gui.engine.train.recipe import TORCH_BN_MOMENTUM, bn_momentum, set_bn_momentum
@@ -240,20 +248,20 @@ def test_batchnorm_statistics_keep_up_on_small_data_sets(small_dir, tmp_path):
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
     assert set_bn_momentum(net, 6) == pytest.approx(bn_momentum(6, 0.05))
     assert {m.momentum for m in net.modules() if isinstance(m, nn.BatchNorm2d)} == {bn_momentum(6, 0.05)}
-    # in a run: 2 steps per epoch here, so after one epoch's two batches the statistics are the new ones
+    # in a run: 2 steps per epoch here; the model that trains gets the momentum for them
+    from resnet_gui.engine.train import recipe as recipe_mod
+
     seen: list[float] = []
-    real = loop.set_bn_momentum
     loop_model = {}
+    real = recipe_mod.set_bn_momentum
 
     def spy(model, steps):
-        loop_model["m"], out = model, real(model, steps)
+        loop_model["m"] = model
         seen.append(steps)
-        return out
+        return real(model, steps)
 
-    import unittest.mock as mock
-
-    with mock.patch.object(loop, "set_bn_momentum", spy):
-        loop.train(_config(small_dir, tmp_path, epochs=1))
+    monkeypatch.setattr(recipe_mod, "set_bn_momentum", spy)
+    loop.train(_config(small_dir, tmp_path, epochs=1))
     bns = [m for m in loop_model["m"].modules() if isinstance(m, nn.BatchNorm2d)]
     assert seen and bns and all(m.momentum == pytest.approx(bn_momentum(seen[0], 0.05)) for m in bns)
 

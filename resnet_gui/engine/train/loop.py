@@ -49,7 +49,7 @@ from resnet_gui.engine.train.distributed import DistContext, convert_sync_batchn
 from resnet_gui.engine.train.epoch import StepEvents, train_one_epoch, training_criterion
 from resnet_gui.engine.train.loaders import make_loaders, val_batch_size
 from resnet_gui.engine.train.optim import build_optimizer, build_scheduler
-from resnet_gui.engine.train.recipe import Recipe, set_bn_momentum, check_recipe
+from resnet_gui.engine.train.recipe import Recipe, check_recipe
 from resnet_gui.engine.train.resume import ResumePoint, resume_point
 from resnet_gui.engine.train.saver import CheckpointSaver, ModelCard, run_folder
 
@@ -150,14 +150,13 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
             model = convert_sync_batchnorm(model, device)
         net = dist.wrap(model)  # what trains: DDP around `model` (the same parameters), or `model`
         loaders = make_loaders(index, cfg, img_size, card.mean, card.std, plan, gen, dist)
-        set_bn_momentum(model, len(loaders.train))  # running statistics that keep up on small sets
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, len(loaders.train), cfg)
         scaler = torch.amp.GradScaler("cuda") if plan.grad_scaler else None
         if start:
             start.restore(optimizer, scheduler, scaler, gen)
         criterion = training_criterion(cfg)
-        # EMA, progressive resizing, flip-TTA, early stopping, `last` every k epochs (train/recipe.py)
+        # BN momentum, EMA, progressive resizing, flip-TTA, early stopping, when to write `last` (recipe.py)
         recipe = Recipe(cfg, model, len(loaders.train) * cfg.epochs, img_size, start)
         saver = CheckpointSaver(
             dist.broadcast_object(run_folder(cfg, index.root)),  # rank 0's choice of folder
@@ -226,7 +225,7 @@ def _train(config: TrainConfig, emit: EventSink, stop: threading.Event, dist: Di
             if stats["stopped"]:
                 progress.stopped = True
                 recipe.stopped_by_user()
-                if stats["seen"]:  # keep what was learned; the epoch count stays at the completed epochs
+                if stats["seen"] or recipe.unsaved:  # keep what was learned; epoch = the completed ones
                     saver.save_stopped(
                         progress.epoch, progress.history, val=progress.last_val, train=progress.last_train
                     )

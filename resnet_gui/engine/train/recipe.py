@@ -68,6 +68,7 @@ class Recipe:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.cfg, self.model, self.img_size = cfg, model, img_size
+        set_bn_momentum(model, total_steps // max(1, cfg.epochs))  # statistics that keep up on small sets
         self.clock = clock
         self.last_written = (
             clock()
@@ -134,6 +135,7 @@ class Recipe:
             due = now - self.last_written >= config_module.LAST_INTERVAL_S  # read now: tests vary it
         if due:
             self.last_written = now
+        self.unsaved = not due
         return due
 
     def should_stop(self, history: list[dict]) -> bool:
