@@ -14,11 +14,10 @@ import torch
 from resnet_gui.engine.data.transforms import eval_resize_size
 from resnet_gui.engine.errors import EngineError
 from resnet_gui.engine.fileio import atomic_write_bytes
+from resnet_gui.engine.infer.trust import Trust  # the stored calibration, for `temperature`
 from resnet_gui.engine.model.checkpoint import CheckpointMeta, load_model
 
 log = logging.getLogger(__name__)
-from resnet_gui.engine.infer.trust import Trust  # noqa: E402 (the stored calibration, for `temperature`)
-
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 METADATA_FILE = "resnet_gui.json"  # TorchScript extra file holding export_metadata()
 

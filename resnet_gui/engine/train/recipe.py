@@ -70,9 +70,8 @@ class Recipe:
         self.cfg, self.model, self.img_size = cfg, model, img_size
         set_bn_momentum(model, total_steps // max(1, cfg.epochs))  # statistics that keep up on small sets
         self.clock = clock
-        self.last_written = (
-            clock()
-        )  # the run's start counts as a write: the first `last` comes by the interval
+        # the run's start counts as a write: the first `last` comes by the interval (or at the end, on Stop)
+        self.last_written = clock()
         self.stopping = EarlyStopping(cfg.patience, cfg.monitor)
         self.ema: ModelEma | None = None
         state = start.state if start is not None else None
