@@ -263,7 +263,7 @@ def test_batchnorm_statistics_keep_up_on_small_data_sets(small_dir, tmp_path, mo
     monkeypatch.setattr(recipe_mod, "set_bn_momentum", spy)
     loop.train(_config(small_dir, tmp_path, epochs=1))
     bns = [m for m in loop_model["m"].modules() if isinstance(m, nn.BatchNorm2d)]
-    assert seen and bns and all(m.momentum == pytest.approx(bn_momentum(seen[0], 0.05)) for m in bns)
+    assert seen == [2] and bns and all(m.momentum == pytest.approx(bn_momentum(2, 0.05)) for m in bns)
 
 
 # --- flip-TTA, schedule shapes ------------------------------------------------------------------------------
