@@ -36,6 +36,19 @@ def test_fit_temperature_recovers_the_true_temperature_and_lowers_ece():
     assert calibrate.nll(logits, labels, t) < calibrate.nll(logits, labels)
 
 
+def test_a_perfectly_separated_split_keeps_temperature_one():
+    """Every validation image right with a margin: the NLL keeps falling as T -> 0, so the fit would run
+    to T_RANGE's low end and show 100% for everything. No temperature can be read from it: 1.0."""
+    labels = torch.arange(40) % 4
+    logits = torch.randn(40, 4, generator=torch.Generator().manual_seed(1)) * 0.5
+    logits[torch.arange(40), labels] += 4.0  # the right class always wins
+    assert (logits.argmax(1) == labels).all()
+    assert calibrate.fit_temperature(logits, labels) == 1.0
+    assert calibrate.nll(logits, labels, calibrate.T_RANGE[0]) < calibrate.nll(logits, labels)  # why
+    logits, labels = _sampled(0.5)  # a real under-confident model still gets its T < 1
+    assert calibrate.fit_temperature(logits, labels) == pytest.approx(0.5, rel=0.1)
+
+
 def test_ece_is_zero_for_exact_confidence_and_the_gap_otherwise():
     labels = torch.tensor([0, 0, 0, 1])
     probs = torch.tensor([[0.75, 0.25]] * 4)  # 75% confident, 3 of 4 right

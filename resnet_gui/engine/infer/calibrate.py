@@ -49,6 +49,11 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
             d = a + g * (b - a)
             fd = f(d)
     t = math.exp((a + b) / 2)
+    if f(lo) <= f(math.log(t)):
+        # The NLL is no higher at the range's low end (it falls, or underflows to 0, all the way): the split
+        # separates perfectly (every image right with a margin), so it cannot say how sure the model should
+        # be, and sharpening would show 100% for anything (seen on the demo: T = 0.05). Leave it as it is.
+        return 1.0
     return t if f(math.log(t)) <= f(0.0) else 1.0  # never worse than leaving the model as it is
 
 
