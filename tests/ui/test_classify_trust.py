@@ -122,6 +122,17 @@ def test_no_camera_is_said_plainly(qtbot, view, checkpoint):
     assert not view.video.active
 
 
+def test_the_classify_note_says_calibrated_only_when_a_temperature_was_kept():
+    from resnet_gui.engine.infer.trust import Trust
+    from resnet_gui.ui.classify.trust import calibration_note
+
+    kept = Trust(temperature=0.4, ece_before=0.12, ece_after=0.03)
+    assert calibration_note(kept).startswith("probabilities calibrated (temperature 0.40")
+    same = Trust(temperature=1.0, ece_before=0.071, ece_after=0.071)  # no temperature did better
+    assert "calibrated (" not in calibration_note(same) and "calibration error 7.1%" in calibration_note(same)
+    assert calibration_note(Trust(temperature=1.0)) == "probabilities uncalibrated"
+
+
 def test_the_evaluation_summary_shows_the_calibration_error():
     from resnet_gui.ui.train.reliability import calibration_text
 

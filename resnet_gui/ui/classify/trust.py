@@ -105,13 +105,7 @@ class TrustBar(QWidget):
             self.slider.blockSignals(True)
             self.slider.setValue(round(100 * rate))
             self.slider.blockSignals(False)
-            cal = (
-                f"probabilities calibrated (temperature {trust.temperature:.2f}, calibration error "
-                f"{100 * trust.ece_before:.1f}% → {100 * trust.ece_after:.1f}% on validation)"
-                if trust.calibrated
-                else "probabilities uncalibrated"
-            )
-            self.note.setText(f"{trust.score} score; {cal}")
+            self.note.setText(f"{trust.score} score; {calibration_note(trust)}")
         self._show_value()
 
     def rate(self) -> float:
@@ -124,3 +118,19 @@ class TrustBar(QWidget):
     def _show_value(self) -> None:
         v = self.slider.value()
         self.value_label.setText("off" if v == 0 else f"{v}%")
+
+
+def calibration_note(trust) -> str:
+    """What the Classify view says of the probabilities: calibrated with a temperature, or kept as the model
+    gives them when the run's validation split found no better temperature (T = 1)."""
+    if not trust.calibrated:
+        return "probabilities uncalibrated"
+    if trust.temperature == 1.0:
+        return (
+            f"probabilities as the model gives them (no temperature did better on validation; "
+            f"calibration error {100 * trust.ece_before:.1f}%)"
+        )
+    return (
+        f"probabilities calibrated (temperature {trust.temperature:.2f}, calibration error "
+        f"{100 * trust.ece_before:.1f}% → {100 * trust.ece_after:.1f}% on validation)"
+    )
