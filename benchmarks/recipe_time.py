@@ -33,23 +33,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-import torchvision
-from torch import nn
-from torch.utils.data import DataLoader
-from torchvision import transforms as T
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from photos import make_photo_folder  # noqa: E402
+from recipe_compare import classic_recipe  # noqa: E402
 
 from resnet_gui.engine import events as ev  # noqa: E402
-from resnet_gui.engine.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig  # noqa: E402
-from resnet_gui.engine.data.dataset import ImageDataset, collate_skipping  # noqa: E402
+from resnet_gui.engine.config import TrainConfig  # noqa: E402
 from resnet_gui.engine.data.demo import make_demo_dataset, make_fine_grained_dataset  # noqa: E402
-from resnet_gui.engine.data.scan import scan_dataset  # noqa: E402
-from resnet_gui.engine.data.transforms import build_eval_transform  # noqa: E402
 from resnet_gui.engine.train.loop import train  # noqa: E402
 
 #: Screening variants: TrainConfig overrides on top of the defaults.
@@ -160,45 +152,9 @@ def points_goal(tutorial_best: float) -> float:
 
 
 def tutorial(data: Path, epochs: int, img_size: int, batch_size: int, seed: int) -> list[tuple[float, float]]:
-    """The tutorial loop; (wall seconds since the start, val acc) after each epoch."""
-    t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    index = scan_dataset(data, val_split=0.2, seed=seed)
-    tf = T.Compose(
-        [
-            T.RandomResizedCrop(img_size),
-            T.RandomHorizontalFlip(),
-            T.ToTensor(),
-            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
-    common = {"collate_fn": collate_skipping, "num_workers": 2}
-    train_loader = DataLoader(
-        ImageDataset(index.train, tf),
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-        **common,
-    )
-    val_loader = DataLoader(ImageDataset(index.val, build_eval_transform(img_size)), batch_size=64, **common)
-    model = torchvision.models.resnet18(num_classes=len(index.classes))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    criterion = nn.CrossEntropyLoss()
-    out = []
-    for _ in range(epochs):
-        model.train()
-        for x, y, _skipped in train_loader:
-            optimizer.zero_grad()
-            criterion(model(x), y).backward()
-            optimizer.step()
-        model.eval()
-        correct = seen = 0
-        with torch.no_grad():
-            for x, y, _skipped in val_loader:
-                correct += (model(x).argmax(1) == y).sum().item()
-                seen += len(y)
-        out.append((time.perf_counter() - t0, correct / seen))
-    return out
+    """The tutorial loop (recipe_compare.classic_recipe at Adam 1e-3, decoding in 2 workers); (wall seconds
+    since the start, val acc) after each epoch."""
+    return classic_recipe(data, epochs, img_size, batch_size, seed, lr=1e-3, workers=2)
 
 
 def ours(cfg: TrainConfig) -> list[tuple[float, float]]:

@@ -148,18 +148,18 @@ def cmd_keep(args) -> int:
 
 
 def cmd_undo(args) -> int:
-    if args.steps < 1:
-        raise CliError("--steps must be at least 1")
-    changes = _journal(args).undo(args.steps)
-    if not changes and not args.json:
-        print("nothing to undo", file=sys.stderr)
-    return _done(args, changes, "undone")
+    return _step(args, "undo", "undone")
 
 
 def cmd_redo(args) -> int:
+    return _step(args, "redo", "redone")
+
+
+def _step(args, direction: str, verb: str) -> int:
+    """`undo` / `redo` the last `--steps` changes of the journal."""
     if args.steps < 1:
         raise CliError("--steps must be at least 1")
-    changes = _journal(args).redo(args.steps)
+    changes = getattr(_journal(args), direction)(args.steps)
     if not changes and not args.json:
-        print("nothing to redo", file=sys.stderr)
-    return _done(args, changes, "redone")
+        print(f"nothing to {direction}", file=sys.stderr)
+    return _done(args, changes, verb)
